@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what building and testing MlxBench needs beyond the .NET SDK, and restores the solution.
+# Idempotent: safe to run on every CI run and on a developer machine.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+command -v dotnet >/dev/null || { echo "eng/setup.sh: the .NET SDK 10.0.401 is required (https://dot.net)" >&2; exit 1; }
+dotnet restore MlxBench.slnx -nr:false -v:q

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test suite of the repository and ends with one line: "N passed, N failed[, N skipped]".
+# Usage: eng/test.sh            (what README.md and .ci/run call)
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+passed=0 failed=0 skipped=0 status=0
+log="$repo/artifacts/test-logs"
+mkdir -p "$log"
+
+# Managed suites (Microsoft.Testing.Platform): one aggregated summary for the whole solution.
+dotnet test --solution MlxBench.slnx -c Release 2>&1 | tee "$log/dotnet-test.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+summary=$(sed -n '/Test run summary/,$p' "$log/dotnet-test.log")
+count() { echo "$summary" | sed -n "s/^ *$1: *\([0-9]*\).*/\1/p" | tail -1; }
+t=$(count total) f=$(count failed) s=$(count succeeded) k=$(count skipped)
+if [ -z "$t" ]; then
+  echo "eng/test.sh: dotnet test printed no summary (build failure?)" >&2
+  failed=$((failed + 1)); status=1
+else
+  passed=$((passed + ${s:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${k:-0}))
+fi
+
+dotnet build-server shutdown >/dev/null 2>&1 || true
+
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+exit $status

@@ -1,0 +1,291 @@
+// CPU backend: the Llama forward pass over a batch of tokens from any number of sequences. Matrix products see the
+// whole batch at once (GEMM, so prompt processing reuses each weight row across tokens); attention runs per token
+// over that token's own sequence. All buffers are sized at construction for n_batch tokens; decode() allocates
+// nothing.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../backend.h"
+#include "../common.h"
+#include "../kernels/kernels.h"
+#include "../threadpool.h"
+
+namespace mlxb {
+
+namespace {
+
+bool is_quantized(TensorType t) { return t == TensorType::Q8_0 || t == TensorType::Q4_0; }
+
+// An activation matrix (n_tok, cols) and, once a quantized weight needs it, its Q8 copy.
+struct Act {
+    const float * f;
+    BlockQ8x * q;
+    int64_t n_tok, cols;
+    bool q_ready = false;
+};
+
+class CpuBackend final : public Backend {
+public:
+    CpuBackend(const Model & m, const BackendParams & p);
+    void decode(const DecodeInput & in) override;
+    void seq_copy(int32_t src, int32_t dst, int32_t n) override;
+    void set_threads(int32_t n) override { pool_ = std::make_unique<ThreadPool>(n); scores_.assign((size_t)n * n_ctx_, 0.0f); }
+    int32_t n_threads() const override { return pool_->size(); }
+
+private:
+    // Cache rows of one (sequence, layer): (n_ctx, kv_dim).
+    float * kcache(int32_t seq, int32_t il) { return kc_.data() + ((size_t)seq * hp_.n_layer + il) * n_ctx_ * hp_.kv_dim(); }
+    float * vcache(int32_t seq, int32_t il) { return vc_.data() + ((size_t)seq * hp_.n_layer + il) * n_ctx_ * hp_.kv_dim(); }
+
+    void quantize(Act & a);
+    void gemm(const Weight & W, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok, int64_t r0, int64_t r1);
+    void rmsnorm(const float * x, const float * w, float * out, int64_t n_tok);
+    void attention_block(const Layer & L, int32_t il, const DecodeInput & in);
+    void ffn_block(const Layer & L);
+    void rope(float * v, int32_t n_heads, int32_t pos);
+
+    const Model & m_;
+    const HParams & hp_;
+    const Kernels & K_;
+    int32_t n_ctx_, n_seq_, n_batch_;
+    std::unique_ptr<ThreadPool> pool_;
+    int64_t n_;  // tokens in the current batch
+
+    std::vector<float> kc_, vc_;          // (n_seq, n_layer, n_ctx, kv_dim) each
+    std::vector<float> rope_cos_, rope_sin_;  // (n_ctx, n_rot/2)
+    // Scratch, (n_batch, width) each.
+    std::vector<float> x_, xb_, q_, k_, v_, att_, hg_, hu_;
+    std::vector<BlockQ8x> xq_;
+    std::vector<float> scores_;           // (n_threads, n_ctx)
+};
+
+CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
+    : m_(m), hp_(m.hp), K_(kernels_select()), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
+    const size_t kv = (size_t)n_seq_ * hp_.n_layer * n_ctx_ * hp_.kv_dim();
+    kc_.assign(kv, 0.0f);
+    vc_.assign(kv, 0.0f);
+    const int half = hp_.n_rot / 2;
+    rope_cos_.resize((size_t)n_ctx_ * half);
+    rope_sin_.resize((size_t)n_ctx_ * half);
+    for (int32_t pos = 0; pos < n_ctx_; pos++)
+        for (int j = 0; j < half; j++) {
+            double theta = pos * std::pow((double)hp_.rope_base, -2.0 * j / hp_.n_rot);
+            rope_cos_[(size_t)pos * half + j] = (float)std::cos(theta);
+            rope_sin_[(size_t)pos * half + j] = (float)std::sin(theta);
+        }
+    const size_t B = n_batch_;
+    const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), F = hp_.n_ff;
+    x_.assign(B * E, 0);
+    xb_.assign(B * std::max(E, Q), 0);
+    q_.assign(B * Q, 0);
+    k_.assign(B * KV, 0);
+    v_.assign(B * KV, 0);
+    att_.assign(B * Q, 0);
+    hg_.assign(B * F, 0);
+    hu_.assign(B * F, 0);
+    xq_.resize(B * ((std::max({E, Q, F}) + QK - 1) / QK));
+    set_threads(p.n_threads);
+}
+
+void CpuBackend::seq_copy(int32_t src, int32_t dst, int32_t n) {
+    const size_t len = (size_t)n * hp_.kv_dim();
+    for (int32_t il = 0; il < hp_.n_layer; il++) {
+        std::copy_n(kcache(src, il), len, kcache(dst, il));
+        std::copy_n(vcache(src, il), len, vcache(dst, il));
+    }
+}
+
+void CpuBackend::quantize(Act & a) {
+    if (a.q_ready) return;
+    const int64_t nb = a.cols / QK;
+    if (a.n_tok < 8) {
+        for (int64_t t = 0; t < a.n_tok; t++) K_.quantize_q8x(a.f + t * a.cols, a.q + t * nb, a.cols);
+    } else {
+        pool_->run([&](int ith, int nth) {
+            int64_t t0, t1;
+            ThreadPool::split(a.n_tok, ith, nth, 1, &t0, &t1);
+            for (int64_t t = t0; t < t1; t++) K_.quantize_q8x(a.f + t * a.cols, a.q + t * nb, a.cols);
+        });
+    }
+    a.q_ready = true;
+}
+
+// y (n_tok, W.rows) rows [r0, r1) = x (n_tok, W.cols) . W^T
+void CpuBackend::gemm(const Weight & W, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok, int64_t r0, int64_t r1) {
+    switch (W.type) {
+    case TensorType::F32: K_.gemm_f32((const float *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
+    case TensorType::F16: K_.gemm_f16((const uint16_t *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
+    case TensorType::BF16: K_.gemm_bf16((const uint16_t *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
+    case TensorType::Q8_0: K_.gemm_q8_0((const BlockQ8_0 *)W.data, xq, y, W.cols, n_tok, r0, r1, W.rows); break;
+    case TensorType::Q4_0: K_.gemm_q4_0((const BlockQ4_0 *)W.data, xq, y, W.cols, n_tok, r0, r1, W.rows); break;
+    }
+}
+
+void CpuBackend::rmsnorm(const float * x, const float * w, float * out, int64_t n_tok) {
+    const int64_t E = hp_.n_embd;
+    for (int64_t t = 0; t < n_tok; t++) {
+        const float * xr = x + t * E;
+        double ss = 0;  // double like ggml: the sum of n squares loses bits in float
+        for (int64_t i = 0; i < E; i++) ss += (double)xr[i] * xr[i];
+        const float scale = 1.0f / std::sqrt((float)(ss / E) + hp_.norm_eps);
+        for (int64_t i = 0; i < E; i++) out[t * E + i] = xr[i] * scale * w[i];
+    }
+}
+
+void CpuBackend::rope(float * v, int32_t n_heads, int32_t pos) {
+    const int half = hp_.n_rot / 2;
+    const float * c = &rope_cos_[(size_t)pos * half];
+    const float * s = &rope_sin_[(size_t)pos * half];
+    for (int32_t h = 0; h < n_heads; h++) {
+        float * hv = v + (size_t)h * hp_.head_dim;
+        for (int j = 0; j < half; j++) {
+            const int i0 = hp_.rope_neox ? j : 2 * j, i1 = hp_.rope_neox ? j + half : 2 * j + 1;
+            const float x0 = hv[i0], x1 = hv[i1];
+            hv[i0] = x0 * c[j] - x1 * s[j];
+            hv[i1] = x0 * s[j] + x1 * c[j];
+        }
+    }
+}
+
+// norm, q/k/v projections (+bias), rotary positions, cache store, attention over the cache, output projection,
+// residual.
+void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput & in) {
+    const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), HD = hp_.head_dim, n = n_;
+    rmsnorm(x_.data(), L.attn_norm, xb_.data(), n);
+    Act a{xb_.data(), xq_.data(), n, E};
+    if (is_quantized(L.wq.type) || is_quantized(L.wk.type) || is_quantized(L.wv.type)) quantize(a);
+    const int64_t align = n == 1 ? 4 : 6;
+    pool_->run([&](int ith, int nth) {
+        const std::pair<const Weight *, std::pair<float *, const float *>> proj[3] = {
+            {&L.wq, {q_.data(), L.bq}}, {&L.wk, {k_.data(), L.bk}}, {&L.wv, {v_.data(), L.bv}}};
+        for (const auto & pr : proj) {
+            const Weight & W = *pr.first;
+            int64_t r0, r1;
+            ThreadPool::split(W.rows, ith, nth, align, &r0, &r1);
+            float * y = pr.second.first;
+            gemm(W, a.q, a.f, y, n, r0, r1);
+            if (const float * b = pr.second.second)
+                for (int64_t t = 0; t < n; t++)
+                    for (int64_t r = r0; r < r1; r++) y[t * W.rows + r] += b[r];
+        }
+    });
+    // Rotate q and k, then store k and v at each token's position in its sequence's cache.
+    auto rope_store = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; t++) {
+            rope(&q_[t * Q], hp_.n_head, in.pos[t]);
+            rope(&k_[t * KV], hp_.n_head_kv, in.pos[t]);
+            std::copy_n(&k_[t * KV], KV, kcache(in.seq[t], il) + (size_t)in.pos[t] * KV);
+            std::copy_n(&v_[t * KV], KV, vcache(in.seq[t], il) + (size_t)in.pos[t] * KV);
+        }
+    };
+    if (n < 4) rope_store(0, n);
+    else pool_->run([&](int ith, int nth) { int64_t t0, t1; ThreadPool::split(n, ith, nth, 1, &t0, &t1); rope_store(t0, t1); });
+
+    // Attention, one (token, head) pair per work item; kv head = head / (n_head / n_head_kv).
+    const int32_t group = hp_.n_head / hp_.n_head_kv;
+    const float scale = 1.0f / std::sqrt((float)HD);
+    pool_->run([&](int ith, int nth) {
+        float * sc = &scores_[(size_t)ith * n_ctx_];
+        int64_t w0, w1;
+        ThreadPool::split(n * hp_.n_head, ith, nth, 1, &w0, &w1);
+        for (int64_t w = w0; w < w1; w++) {
+            const int64_t t = w / hp_.n_head, h = w % hp_.n_head, kvh = h / group;
+            const float * qh = &q_[t * Q + h * HD];
+            const float * kc = kcache(in.seq[t], il) + kvh * HD;
+            const float * vc = vcache(in.seq[t], il) + kvh * HD;
+            const int32_t len = in.pos[t] + 1;
+            float mx = -INFINITY;
+            for (int32_t p = 0; p < len; p++) {
+                sc[p] = K_.dot_f32(qh, kc + (size_t)p * KV, HD) * scale;
+                mx = std::max(mx, sc[p]);
+            }
+            float sum = 0;
+            for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
+            const float inv = 1.0f / sum;
+            float * out = &att_[t * Q + h * HD];
+            std::fill_n(out, HD, 0.0f);
+            for (int32_t p = 0; p < len; p++) K_.axpy_f32(sc[p] * inv, vc + (size_t)p * KV, out, HD);
+        }
+    });
+
+    Act ao{att_.data(), xq_.data(), n, Q};
+    if (is_quantized(L.wo.type)) quantize(ao);
+    pool_->run([&](int ith, int nth) {
+        int64_t r0, r1;
+        ThreadPool::split(E, ith, nth, align, &r0, &r1);
+        gemm(L.wo, ao.q, ao.f, xb_.data(), n, r0, r1);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = r0; r < r1; r++) x_[t * E + r] += xb_[t * E + r];
+    });
+}
+
+// norm, gate and up projections, SwiGLU, down projection, residual.
+void CpuBackend::ffn_block(const Layer & L) {
+    const int64_t E = hp_.n_embd, F = hp_.n_ff, n = n_;
+    const int64_t align = n == 1 ? 4 : 6;
+    rmsnorm(x_.data(), L.ffn_norm, xb_.data(), n);
+    Act a{xb_.data(), xq_.data(), n, E};
+    if (is_quantized(L.w_gate.type) || is_quantized(L.w_up.type)) quantize(a);
+    pool_->run([&](int ith, int nth) {
+        int64_t r0, r1;
+        ThreadPool::split(F, ith, nth, align, &r0, &r1);
+        gemm(L.w_gate, a.q, a.f, hg_.data(), n, r0, r1);
+        gemm(L.w_up, a.q, a.f, hu_.data(), n, r0, r1);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = r0; r < r1; r++) {
+                const float g = hg_[t * F + r];
+                hg_[t * F + r] = g / (1.0f + std::exp(-g)) * hu_[t * F + r];  // silu(gate) * up
+            }
+    });
+    Act h{hg_.data(), xq_.data(), n, F};
+    if (is_quantized(L.w_down.type)) quantize(h);
+    pool_->run([&](int ith, int nth) {
+        int64_t r0, r1;
+        ThreadPool::split(E, ith, nth, align, &r0, &r1);
+        gemm(L.w_down, h.q, h.f, xb_.data(), n, r0, r1);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = r0; r < r1; r++) x_[t * E + r] += xb_[t * E + r];
+    });
+}
+
+void CpuBackend::decode(const DecodeInput & in) {
+    n_ = in.n_tokens;
+    const int64_t E = hp_.n_embd, n = n_;
+    // Embedding lookup.
+    for (int64_t t = 0; t < n; t++)
+        dequantize_row(m_.tok_embd.type, (const uint8_t *)m_.tok_embd.data + in.tokens[t] * m_.tok_embd.row_bytes,
+                       &x_[t * E], E);
+    for (int32_t il = 0; il < hp_.n_layer; il++) {
+        const Layer & L = m_.layers[il];
+        attention_block(L, il, in);
+        ffn_block(L);
+    }
+    if (in.n_out == 0) return;
+    // Final norm and classifier, only for the rows that asked for logits (gathered so the GEMM sees them densely).
+    int64_t j = 0;
+    for (int64_t t = 0; t < n; t++)
+        if (in.out_row[t] >= 0) std::copy_n(&x_[t * E], E, &xb_[in.out_row[t] * E]), j++;
+    rmsnorm(xb_.data(), m_.out_norm, xb_.data(), j);  // in place
+    Act a{xb_.data(), xq_.data(), j, E};
+    if (is_quantized(m_.output.type)) quantize(a);
+    const int64_t align = j == 1 ? 4 : 6;
+    pool_->run([&](int ith, int nth) {
+        int64_t r0, r1;
+        ThreadPool::split(hp_.n_vocab, ith, nth, align, &r0, &r1);
+        gemm(m_.output, a.q, a.f, in.logits, j, r0, r1);
+    });
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const Model & model, const BackendParams & p) {
+    if (model.layers.empty()) fail(MLXB_ERR_ARG, "model was loaded vocab-only: no weights to compute with");
+    try {
+        return std::make_unique<CpuBackend>(model, p);
+    } catch (const std::bad_alloc &) {
+        fail(MLXB_ERR_NOMEM, "out of memory allocating the KV cache and scratch buffers");
+    }
+}
+
+}  // namespace mlxb

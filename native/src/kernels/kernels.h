@@ -1,0 +1,43 @@
+// Compute kernels behind one table of function pointers. kernels_generic.cpp is the portable reference; ISA
+// variants (kernels_avx2.cpp, kernels_avx512.cpp, later NEON) are compiled with their own target flags and chosen at
+// run time by kernels_select() from what the CPU reports, so the shipped binary needs no -march.
+#pragma once
+
+#include <cstdint>
+
+#include "../common.h"
+#include "../tensor_types.h"
+
+namespace mlxb {
+
+// Activations quantized for the int8 dot products against Q8_0/Q4_0 weights (llama.cpp quantizes to Q8_0 too;
+// a float scale instead of fp16 costs nothing and loses less).
+struct BlockQ8x { float d; int8_t qs[QK]; };
+
+// Y[t * ldy + r] = sum_k W[r][k] * X[t][k]  for rows r in [r0, r1) and tokens t in [0, n_tok).
+// W: row-major (rows, cols) in the weight type; X: (n_tok, cols) float, or (n_tok, cols/32) BlockQ8x for the
+// quantized weight types. Rows are contiguous so a thread owns a row range.
+struct Kernels {
+    const char * name;
+    void (*gemm_f32)(const float * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
+    void (*gemm_f16)(const uint16_t * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
+    void (*gemm_bf16)(const uint16_t * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
+    void (*gemm_q8_0)(const BlockQ8_0 * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
+    void (*gemm_q4_0)(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
+    void (*quantize_q8x)(const float * x, BlockQ8x * y, int64_t n);  // n multiple of 32
+    float (*dot_f32)(const float * a, const float * b, int64_t n);
+    void (*axpy_f32)(float a, const float * x, float * y, int64_t n);  // y += a * x
+};
+
+const Kernels & kernels_generic();
+const Kernels * kernels_avx2();    // nullptr when not compiled in
+const Kernels * kernels_avx512();  // nullptr when not compiled in
+// Best table for this CPU; MLXB_KERNELS=generic|avx2|avx512 in the environment forces one (for tests/benchmarks).
+const Kernels & kernels_select();
+const char * cpu_features_string();
+
+// Scalar helpers shared by all variants (not hot).
+void dequantize_row(TensorType t, const void * src, float * dst, int64_t n);
+void quantize_row(TensorType t, const float * src, void * dst, int64_t n);  // ggml's reference rounding
+
+}  // namespace mlxb

@@ -1,0 +1,238 @@
+// AVX2 + FMA + F16C kernels. This file alone is compiled with -mavx2 -mfma -mf16c; everything in it has internal
+// linkage so no AVX2 instruction can leak into code that runs on older CPUs. Only called after a CPUID check.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels.h"
+
+namespace mlxb {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// ---- float-like weights: W element loaders -------------------------------------------------------------------
+struct LoadF32 {
+    using T = float;
+    static __m256 load(const float * p) { return _mm256_loadu_ps(p); }
+    static float one(const float * p) { return *p; }
+};
+struct LoadF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t * p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+    static float one(const uint16_t * p) { return fp16_to_fp32(*p); }
+};
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t * p) {
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    }
+    static float one(const uint16_t * p) { return bf16_to_fp32(*p); }
+};
+
+// RM weight rows x RN tokens, dot products along k kept as 8-lane partial sums in registers (llamafile's tinyBLAS
+// layout: no packing, both operands are read row-wise as they lie in memory).
+template <class L, int RM, int RN>
+void tile_f(const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t r, int64_t t, int64_t ldy) {
+    __m256 acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= cols; k += 8) {
+        __m256 a[RM];
+        for (int i = 0; i < RM; i++) a[i] = L::load(W + (r + i) * cols + k);
+        for (int j = 0; j < RN; j++) {
+            __m256 b = _mm256_loadu_ps(X + (t + j) * cols + k);
+            for (int i = 0; i < RM; i++) acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) {
+            float s = hsum(acc[i][j]);
+            for (int64_t kk = k; kk < cols; kk++) s += L::one(W + (r + i) * cols + kk) * X[(t + j) * cols + kk];
+            Y[(t + j) * ldy + r + i] = s;
+        }
+}
+
+template <class L, int RM, int RN>
+void tile_f_dispatch(int rm, int rn, const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t r,
+                     int64_t t, int64_t ldy) {
+    if constexpr (RM > 1) if (rm < RM) return tile_f_dispatch<L, RM - 1, RN>(rm, rn, W, X, Y, cols, r, t, ldy);
+    if constexpr (RN > 1) if (rn < RN) return tile_f_dispatch<L, RM, RN - 1>(rm, rn, W, X, Y, cols, r, t, ldy);
+    tile_f<L, RM, RN>(W, X, Y, cols, r, t, ldy);
+}
+
+// Token blocks of TB keep the activations in L2 while every row tile of the thread's range streams past them.
+constexpr int64_t TB = 48;
+
+template <class L>
+void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
+            int64_t ldy) {
+    if (n_tok == 1) {
+        for (int64_t r = r0; r < r1; r += 4) tile_f_dispatch<L, 4, 1>((int)std::min<int64_t>(4, r1 - r), 1, W, X, Y, cols, r, 0, ldy);
+        return;
+    }
+    constexpr int RM = 3, RN = 4;  // 12 accumulators + 3 weights + 1 activation = 16 ymm registers
+    for (int64_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int64_t t1 = std::min(n_tok, t0 + TB);
+        for (int64_t r = r0; r < r1; r += RM)
+            for (int64_t t = t0; t < t1; t += RN)
+                tile_f_dispatch<L, RM, RN>((int)std::min<int64_t>(RM, r1 - r), (int)std::min<int64_t>(RN, t1 - t), W, X, Y,
+                                           cols, r, t, ldy);
+    }
+}
+
+void gemm_f32(const float * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadF32>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_f16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadF16>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_bf16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadBF16>(W, X, Y, c, n, r0, r1, ldy);
+}
+
+// ---- int8 dot products for Q8_0 / Q4_0 weights -------------------------------------------------------------------
+// 32 int8 x int8 products summed in 8 int32 lanes, as float. maddubs needs an unsigned operand: |w| and x*sign(w).
+inline __m256 dot_i8(__m256i w, __m256i x) {
+    const __m256i ax = _mm256_sign_epi8(w, w);
+    const __m256i sx = _mm256_sign_epi8(x, w);
+    const __m256i p16 = _mm256_maddubs_epi16(ax, sx);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+struct LoadQ8 {
+    using B = BlockQ8_0;
+    static __m256i load(const BlockQ8_0 & b) { return _mm256_loadu_si256((const __m256i *)b.qs); }
+};
+struct LoadQ4 {
+    using B = BlockQ4_0;
+    static __m256i load(const BlockQ4_0 & b) {
+        const __m128i tmp = _mm_loadu_si128((const __m128i *)b.qs);
+        const __m256i bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);  // low nibbles 0..15, high 16..31
+        return _mm256_sub_epi8(_mm256_and_si256(bytes, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+    }
+};
+
+template <class L, int RM, int RN>
+void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
+    __m256 acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i w[RM];
+        float dw[RM];
+        for (int i = 0; i < RM; i++) {
+            const typename L::B & blk = W[(r + i) * nb + b];
+            w[i] = L::load(blk);
+            dw[i] = _cvtsh_ss(blk.d);
+        }
+        for (int j = 0; j < RN; j++) {
+            const BlockQ8x & xb = X[(t + j) * nb + b];
+            const __m256i x = _mm256_loadu_si256((const __m256i *)xb.qs);
+            for (int i = 0; i < RM; i++)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw[i] * xb.d), dot_i8(w[i], x), acc[i][j]);
+        }
+    }
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) Y[(t + j) * ldy + r + i] = hsum(acc[i][j]);
+}
+
+template <class L, int RM, int RN>
+void tile_q_dispatch(int rm, int rn, const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r,
+                     int64_t t, int64_t ldy) {
+    if constexpr (RM > 1) if (rm < RM) return tile_q_dispatch<L, RM - 1, RN>(rm, rn, W, X, Y, nb, r, t, ldy);
+    if constexpr (RN > 1) if (rn < RN) return tile_q_dispatch<L, RM, RN - 1>(rm, rn, W, X, Y, nb, r, t, ldy);
+    tile_q<L, RM, RN>(W, X, Y, nb, r, t, ldy);
+}
+
+template <class L>
+void gemm_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
+            int64_t ldy) {
+    const int64_t nb = cols / QK;
+    if (n_tok == 1) {
+        for (int64_t r = r0; r < r1; r += 4) tile_q_dispatch<L, 4, 1>((int)std::min<int64_t>(4, r1 - r), 1, W, X, Y, nb, r, 0, ldy);
+        return;
+    }
+    constexpr int RM = 2, RN = 4;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += TB) {
+        const int64_t t1 = std::min(n_tok, t0 + TB);
+        for (int64_t r = r0; r < r1; r += RM)
+            for (int64_t t = t0; t < t1; t += RN)
+                tile_q_dispatch<L, RM, RN>((int)std::min<int64_t>(RM, r1 - r), (int)std::min<int64_t>(RN, t1 - t), W, X, Y,
+                                           nb, r, t, ldy);
+    }
+}
+
+void gemm_q8_0(const BlockQ8_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_q<LoadQ8>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_q4_0(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_q<LoadQ4>(W, X, Y, c, n, r0, r1, ldy);
+}
+
+// Same arithmetic as the generic version (amax/127, multiply by 1/d, round to nearest even), so results match bit
+// for bit.
+void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / QK; b++) {
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + b * QK + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], vid));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], vid));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], vid));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], vid));
+        i0 = _mm256_packs_epi32(i0, i1);
+        i2 = _mm256_packs_epi32(i2, i3);
+        i0 = _mm256_packs_epi16(i0, i2);
+        i0 = _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, i0);
+    }
+}
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void axpy_f32(float a, const float * x, float * y, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const Kernels * kernels_avx2() {
+    static const Kernels k = {"avx2", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    return &k;
+}
+
+}  // namespace mlxb

@@ -1,0 +1,162 @@
+// Portable reference kernels: plain loops, the ground truth the ISA variants are tested against.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels.h"
+
+namespace mlxb {
+
+namespace {
+
+void gemm_f32(const float * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const float * w = W + r * cols;
+            const float * x = X + t * cols;
+            float s = 0;
+            for (int64_t k = 0; k < cols; k++) s += w[k] * x[k];
+            Y[t * ldy + r] = s;
+        }
+}
+
+template <float (*CVT)(uint16_t)>
+void gemm_half(const uint16_t * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const uint16_t * w = W + r * cols;
+            const float * x = X + t * cols;
+            float s = 0;
+            for (int64_t k = 0; k < cols; k++) s += CVT(w[k]) * x[k];
+            Y[t * ldy + r] = s;
+        }
+}
+
+void gemm_q8_0(const BlockQ8_0 * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    const int64_t nb = cols / QK;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const BlockQ8_0 * w = W + r * nb;
+            const BlockQ8x * x = X + t * nb;
+            float s = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t acc = 0;
+                for (int k = 0; k < QK; k++) acc += w[b].qs[k] * x[b].qs[k];
+                s += fp16_to_fp32(w[b].d) * x[b].d * (float)acc;
+            }
+            Y[t * ldy + r] = s;
+        }
+}
+
+void gemm_q4_0(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    const int64_t nb = cols / QK;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const BlockQ4_0 * w = W + r * nb;
+            const BlockQ8x * x = X + t * nb;
+            float s = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t acc = 0;
+                for (int k = 0; k < QK / 2; k++) {
+                    acc += ((w[b].qs[k] & 0x0f) - 8) * x[b].qs[k];
+                    acc += ((w[b].qs[k] >> 4) - 8) * x[b].qs[k + QK / 2];
+                }
+                s += fp16_to_fp32(w[b].d) * x[b].d * (float)acc;
+            }
+            Y[t * ldy + r] = s;
+        }
+}
+
+void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++) {
+        float amax = 0;
+        for (int k = 0; k < QK; k++) amax = std::fmax(amax, std::fabs(x[b * QK + k]));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        for (int k = 0; k < QK; k++) y[b].qs[k] = (int8_t)std::nearbyint(x[b * QK + k] * id);
+    }
+}
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void axpy_f32(float a, const float * x, float * y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const Kernels & kernels_generic() {
+    static const Kernels k = {"generic", gemm_f32, gemm_half<fp16_to_fp32>, gemm_half<bf16_to_fp32>, gemm_q8_0,
+                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    return k;
+}
+
+void dequantize_row(TensorType t, const void * src, float * dst, int64_t n) {
+    switch (t) {
+    case TensorType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
+    case TensorType::F16: for (int64_t i = 0; i < n; i++) dst[i] = fp16_to_fp32(((const uint16_t *)src)[i]); return;
+    case TensorType::BF16: for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_fp32(((const uint16_t *)src)[i]); return;
+    case TensorType::Q8_0: {
+        const BlockQ8_0 * b = (const BlockQ8_0 *)src;
+        for (int64_t i = 0; i < n / QK; i++) {
+            float d = fp16_to_fp32(b[i].d);
+            for (int k = 0; k < QK; k++) dst[i * QK + k] = b[i].qs[k] * d;
+        }
+        return;
+    }
+    case TensorType::Q4_0: {
+        const BlockQ4_0 * b = (const BlockQ4_0 *)src;
+        for (int64_t i = 0; i < n / QK; i++) {
+            float d = fp16_to_fp32(b[i].d);
+            for (int k = 0; k < QK / 2; k++) {
+                dst[i * QK + k] = ((b[i].qs[k] & 0x0f) - 8) * d;
+                dst[i * QK + k + QK / 2] = ((b[i].qs[k] >> 4) - 8) * d;
+            }
+        }
+        return;
+    }
+    }
+}
+
+void quantize_row(TensorType t, const float * src, void * dst, int64_t n) {
+    switch (t) {
+    case TensorType::F32: std::memcpy(dst, src, n * sizeof(float)); return;
+    case TensorType::F16: for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = fp32_to_fp16(src[i]); return;
+    case TensorType::BF16: for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = fp32_to_bf16(src[i]); return;
+    case TensorType::Q8_0: {  // ggml quantize_row_q8_0_ref
+        BlockQ8_0 * b = (BlockQ8_0 *)dst;
+        for (int64_t i = 0; i < n / QK; i++) {
+            float amax = 0;
+            for (int k = 0; k < QK; k++) amax = std::fmax(amax, std::fabs(src[i * QK + k]));
+            float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+            b[i].d = fp32_to_fp16(d);
+            for (int k = 0; k < QK; k++) b[i].qs[k] = (int8_t)std::roundf(src[i * QK + k] * id);
+        }
+        return;
+    }
+    case TensorType::Q4_0: {  // ggml quantize_row_q4_0_ref
+        BlockQ4_0 * b = (BlockQ4_0 *)dst;
+        for (int64_t i = 0; i < n / QK; i++) {
+            float amax = 0, max = 0;
+            for (int k = 0; k < QK; k++) {
+                float v = src[i * QK + k];
+                if (std::fabs(v) > amax) { amax = std::fabs(v); max = v; }
+            }
+            float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+            b[i].d = fp32_to_fp16(d);
+            for (int k = 0; k < QK / 2; k++) {
+                float x0 = src[i * QK + k] * id, x1 = src[i * QK + k + QK / 2] * id;
+                uint8_t q0 = (uint8_t)std::min(15, (int)(int8_t)(x0 + 8.5f));
+                uint8_t q1 = (uint8_t)std::min(15, (int)(int8_t)(x1 + 8.5f));
+                b[i].qs[k] = (uint8_t)(q0 | q1 << 4);
+            }
+        }
+        return;
+    }
+    }
+}
+
+}  // namespace mlxb

@@ -1,0 +1,64 @@
+// Llama-family model description: hyper-parameters and weights, read from GGUF metadata and tensor views into the
+// mapping (nothing is copied). Covers Llama 2/3, Mistral, SmolLM ("llama") and Qwen2/2.5 ("qwen2": QKV biases,
+// NeoX rotary layout). Backend-independent: a backend only reads these views.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../gguf.h"
+#include "../tokenizer.h"
+
+namespace mlxb {
+
+struct HParams {
+    std::string arch;
+    int32_t n_vocab = 0;
+    int32_t n_ctx_train = 0;
+    int32_t n_embd = 0;      // model width (dim)
+    int32_t n_layer = 0;
+    int32_t n_head = 0;
+    int32_t n_head_kv = 0;   // < n_head: grouped-query attention
+    int32_t head_dim = 0;    // n_embd / n_head unless the file says otherwise
+    int32_t n_ff = 0;        // feed-forward hidden width
+    int32_t n_rot = 0;       // rotated dimensions per head (<= head_dim)
+    bool rope_neox = false;  // false: rotate pairs (2j, 2j+1); true: pairs (j, j + n_rot/2)
+    float rope_base = 10000.0f;
+    float norm_eps = 1e-5f;
+    int32_t kv_dim() const { return n_head_kv * head_dim; }
+    int32_t q_dim() const { return n_head * head_dim; }
+};
+
+// A 2-D weight: `rows` rows of `cols` elements, row-major, in its file type.
+struct Weight {
+    TensorType type = TensorType::F32;
+    const void * data = nullptr;
+    int64_t rows = 0, cols = 0;
+    int64_t row_bytes = 0;
+};
+
+struct Layer {
+    const float * attn_norm = nullptr;               // (n_embd)
+    Weight wq, wk, wv, wo;                           // (q_dim, n_embd) (kv_dim, n_embd) x2 (n_embd, q_dim)
+    const float * bq = nullptr, * bk = nullptr, * bv = nullptr;  // qwen2 only
+    const float * ffn_norm = nullptr;                // (n_embd)
+    Weight w_gate, w_up, w_down;                     // (n_ff, n_embd) x2, (n_embd, n_ff)
+};
+
+struct Model {
+    std::unique_ptr<GgufFile> file;
+    HParams hp;
+    std::unique_ptr<Tokenizer> tok;
+    Weight tok_embd;              // (n_vocab, n_embd)
+    const float * out_norm = nullptr;
+    Weight output;                // (n_vocab, n_embd); tok_embd when tied
+    std::vector<Layer> layers;
+    int64_t n_params = 0, n_bytes = 0;
+
+    // vocab_only: tokenizer and metadata, no tensors needed.
+    static std::unique_ptr<Model> load(const std::string & path, bool vocab_only);  // throws Error
+    static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> f, bool vocab_only);
+};
+
+}  // namespace mlxb

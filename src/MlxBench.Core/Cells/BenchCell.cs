@@ -1,0 +1,41 @@
+namespace MlxBench.Core.Cells;
+
+/// <summary>An item as declared in the project: its name (<c>Include</c>) and its custom metadata.</summary>
+public sealed record DeclaredItem(string Name, IReadOnlyDictionary<string, string> Metadata)
+{
+    public string? Get(string key) => Metadata.TryGetValue(key, out string? value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+}
+
+/// <summary>A server the cells talk to. <see cref="BaseUrl"/> is the OpenAI-compatible root, e.g. http://127.0.0.1:8080/v1.</summary>
+public sealed record EndpointSpec(string Name, string BaseUrl, SortedDictionary<string, string> Metadata);
+
+/// <summary>A model as the cells see it: <see cref="Name"/> is unique in the project, <see cref="Id"/> is what the envelope records.</summary>
+public sealed record ModelSpec(
+    string Name,
+    string Id,
+    string? Revision,
+    string? Quantization,
+    string? File,
+    string? Endpoint,
+    SortedDictionary<string, string> Metadata);
+
+/// <summary>A suite: <see cref="Category"/> is its v1 <c>suite</c> value (its own name unless mapped with Category).</summary>
+public sealed record SuiteSpec(
+    string Name,
+    string Category,
+    string Harness,
+    string? Command,
+    string Converter,
+    int? TimeoutSeconds,
+    IReadOnlyList<string> DataFiles,
+    SortedDictionary<string, string> Metadata);
+
+/// <summary>One model x suite combination: the unit that is run, fingerprinted, cached and published.</summary>
+public sealed record BenchCell(ModelSpec Model, SuiteSpec Suite, EndpointSpec? Endpoint, string Fingerprint)
+{
+    /// <summary>How the cell is named in logs and errors: <c>suite/model</c>.</summary>
+    public string Id => $"{Suite.Name}/{Model.Name}";
+}
+
+/// <summary>The state a cell ends a Bench run in, as reported in <c>BenchResult</c> items.</summary>
+public enum CellState { Ran, UpToDate, Failed }

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using MlxBench.Core.Cells;
+using MlxBench.Core.Converters;
+using MlxBench.Core.Diagnostics;
+using MlxBench.Core.Envelopes;
+
+namespace MlxBench.Core.Running;
+
+/// <summary>
+/// Runs one cell end to end: clear its old envelope, run the harness, convert, add MlxBench's tags, validate, and only
+/// then write the envelope. A failure or a cancel therefore leaves no envelope, and the cell runs again next time.
+/// </summary>
+public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string, ICellHarness> harnesses, SchemaValidator validator)
+{
+    public async Task<CellOutcome> RunAsync(BenchCell cell, CellPaths paths, IBenchProgress progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        string startedAt = Timestamps.Format(settings.Clock.GetUtcNow());
+        try
+        {
+            PrepareDirectory(cell, paths);
+            var context = new HarnessContext(settings.ProjectDirectory, paths, line => progress.CellOutput(cell, line));
+            HarnessOutput output = await harnesses[cell.Suite.Harness].RunAsync(cell, context, cancellationToken);
+            Envelope envelope = Convert(cell, output, startedAt, progress);
+            IReadOnlyList<SchemaError> errors = validator.Validate(envelope);
+            if (errors.Count > 0)
+                throw new BenchException(BenchDiagnostic.Error("Cell.InvalidEnvelope", cell.Id, errors.Count, string.Join("; ", errors), output.RawResultPath));
+            cancellationToken.ThrowIfCancellationRequested();
+            EnvelopeJson.WriteAtomically(envelope, paths.Envelope);
+            return new CellOutcome(cell, CellState.Ran, paths.Envelope, clock.Elapsed);
+        }
+        catch (BenchException e)
+        {
+            return new CellOutcome(cell, CellState.Failed, paths.Envelope, clock.Elapsed, e.Diagnostic);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new CellOutcome(cell, CellState.Failed, paths.Envelope, clock.Elapsed, BenchDiagnostic.Error("Cell.IoFailed", cell.Id, paths.Directory, e.Message));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new CellOutcome(cell, CellState.Failed, paths.Envelope, clock.Elapsed, BenchDiagnostic.Error("Cell.Cancelled", cell.Id));
+        }
+    }
+
+    private static void PrepareDirectory(BenchCell cell, CellPaths paths)
+    {
+        Directory.CreateDirectory(paths.Directory);
+        File.Delete(paths.Envelope);
+        if (Directory.Exists(paths.RawDirectory)) Directory.Delete(paths.RawDirectory, recursive: true);
+        Directory.CreateDirectory(paths.RawDirectory);
+        AtomicFile.WriteAllText(paths.CellDocument, BenchCellJson.Serialize(cell));
+    }
+
+    private Envelope Convert(BenchCell cell, HarnessOutput output, string startedAt, IBenchProgress progress)
+    {
+        ResultConverters.TryGet(output.Converter, out IResultConverter converter);
+        var context = new ConverterContext
+        {
+            Suite = cell.Suite.Category,
+            Model = cell.Model.Id,
+            GitSha = settings.GitSha,
+            Trigger = settings.Trigger,
+            PrNumber = settings.PrNumber,
+            TimestampOverride = startedAt,
+            System = settings.System,
+            ExtraTags = CellTags(cell),
+            Clock = settings.Clock,
+        };
+        Envelope envelope;
+        try
+        {
+            envelope = converter.Convert(File.ReadAllText(output.RawResultPath), context);
+        }
+        catch (ConversionException e)
+        {
+            throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, converter.Kind, output.RawResultPath, e.Message));
+        }
+        envelope.ModelRevision ??= cell.Model.Revision;
+        envelope.Quantization ??= cell.Model.Quantization;
+        if (envelope.Results.Count == 0)
+            progress.Report(BenchDiagnostic.Warning("Cell.NoResults", cell.Id, converter.Kind, output.RawResultPath));
+        return envelope;
+    }
+
+    /// <summary>Metadata without a v1 field travels as result tags (strings), so it reaches the dataset's columns.</summary>
+    private List<KeyValuePair<string, string>> CellTags(BenchCell cell)
+    {
+        var tags = new List<KeyValuePair<string, string>>
+        {
+            new("bench_suite", cell.Suite.Name),
+            new("bench_model", cell.Model.Name),
+            new("harness", cell.Suite.Harness),
+            new("fingerprint", cell.Fingerprint[..16]),
+        };
+        tags.AddRange(settings.Tags);
+        return tags;
+    }
+}

@@ -1,0 +1,40 @@
+using System.Globalization;
+using MlxBench.Core.Cells;
+using MlxBench.Core.Diagnostics;
+using MlxBench.Core.Running;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace MlxBench.Tasks;
+
+/// <summary>Bench progress as MSBuild output: one line per cell with its state, harness output at low importance.</summary>
+internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : IBenchProgress
+{
+    public void CellStarting(BenchCell cell, int index, int count) =>
+        log.LogMessage(MessageImportance.High, "  [{0}/{1}] {2}: running ({3})", index + 1, count, cell.Id, cell.Suite.Harness);
+
+    public void CellOutput(BenchCell cell, string line) => log.LogMessage(MessageImportance.Low, "    {0}", line);
+
+    public void CellFinished(CellOutcome outcome)
+    {
+        if (outcome.Failure is { } failure)
+        {
+            log.Log(failure);
+            return;
+        }
+        string state = outcome.State == CellState.Ran
+            ? string.Create(CultureInfo.InvariantCulture, $"ran ({outcome.Elapsed.TotalSeconds:0.0} s)")
+            : "up to date";
+        log.LogMessage(MessageImportance.High, "  {0}: {1} -> {2}", outcome.Cell.Id, state, outcome.EnvelopePath);
+    }
+
+    public void Report(BenchDiagnostic diagnostic) => log.Log(diagnostic);
+
+    public void Summarize(IReadOnlyList<CellOutcome> outcomes)
+    {
+        int ran = outcomes.Count(o => o.State == CellState.Ran);
+        int upToDate = outcomes.Count(o => o.State == CellState.UpToDate);
+        int failed = outcomes.Count(o => o.State == CellState.Failed);
+        log.LogMessage(MessageImportance.High, "{0} -> Bench: {1} cell(s): {2} ran, {3} up to date, {4} failed", projectName, outcomes.Count, ran, upToDate, failed);
+    }
+}
