@@ -25,6 +25,8 @@ public sealed class RunBenchCells : Microsoft.Build.Utilities.Task, ICancelableT
     public bool Force { get; set; }
     public string? GitSha { get; set; }
     public string? Trigger { get; set; }
+    /// <summary>The <c>mlxbench</c> CLI (<c>mlxbench.dll</c>) that runs built-in harnesses out of process.</summary>
+    public string? CliPath { get; set; }
 
     /// <summary>Set by MSBuild under <c>-question</c>: report cells that would run instead of running them.</summary>
     public bool FailIfNotIncremental { get; set; }
@@ -63,6 +65,12 @@ public sealed class RunBenchCells : Microsoft.Build.Utilities.Task, ICancelableT
             Tags = SystemDetector.ExtraTags(SdkVersion),
         };
         var harnesses = new Dictionary<string, ICellHarness>(StringComparer.OrdinalIgnoreCase) { [Harnesses.Command] = new CommandHarness() };
+        if (!string.IsNullOrEmpty(CliPath))
+        {
+            var cli = new CliHarness(CliPath);
+            foreach (string name in Harnesses.Names.Where(n => Harnesses.TryGet(n, out HarnessInfo? h) && h!.BuiltIn))
+                harnesses[name] = cli;
+        }
         return new CellRunner(settings, harnesses, SchemaValidator.Default);
     }
 

@@ -1,17 +1,33 @@
 namespace MlxBench.Core.Cells;
 
-/// <summary>The harness names a suite can give, with the version that goes into every cell's fingerprint.</summary>
+/// <summary>A harness a suite can name: its version (part of every cell's fingerprint) and, for the built-in ones,
+/// the converter that reads the raw result file the harness writes.</summary>
+public sealed record HarnessInfo(string Name, string Version, bool BuiltIn, string Converter = "", string RawFileName = "result.json");
+
+/// <summary>The harness names a suite can give.</summary>
 public static class Harnesses
 {
     public const string Command = "command";
 
-    /// <summary>Bump a harness's version when a change to it can change results: every cell using it reruns.</summary>
-    private static readonly Dictionary<string, string> s_versions = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>Bump a harness's version when a change to it can change results: every cell using it reruns.
+    /// Built-in harnesses run in the <c>mlxbench</c> CLI (see <c>MlxBench.Harness</c>).</summary>
+    private static readonly HarnessInfo[] s_all =
+    [
+        new(Command, "1", BuiltIn: false),
+    ];
+
+    public static IReadOnlyCollection<string> Names { get; } = s_all.Select(h => h.Name).ToArray();
+
+    public static bool TryGet(string harness, out HarnessInfo? info)
     {
-        [Command] = "1",
-    };
+        info = s_all.FirstOrDefault(h => string.Equals(h.Name, harness, StringComparison.OrdinalIgnoreCase));
+        return info is not null;
+    }
 
-    public static IReadOnlyCollection<string> Names => s_versions.Keys;
-
-    public static bool TryGetVersion(string harness, out string version) => s_versions.TryGetValue(harness, out version!);
+    public static bool TryGetVersion(string harness, out string version)
+    {
+        bool found = TryGet(harness, out HarnessInfo? info);
+        version = info?.Version ?? "";
+        return found;
+    }
 }

@@ -20,7 +20,9 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
         {
             PrepareDirectory(cell, paths);
             var context = new HarnessContext(settings.ProjectDirectory, paths, line => progress.CellOutput(cell, line));
-            HarnessOutput output = await harnesses[cell.Suite.Harness].RunAsync(cell, context, cancellationToken);
+            if (!harnesses.TryGetValue(cell.Suite.Harness, out ICellHarness? harness))
+                throw new BenchException(BenchDiagnostic.Error("Cell.HarnessUnavailable", cell.Id, cell.Suite.Harness));
+            HarnessOutput output = await harness.RunAsync(cell, context, cancellationToken);
             Envelope envelope = Convert(cell, output, startedAt, progress);
             IReadOnlyList<SchemaError> errors = validator.Validate(envelope);
             if (errors.Count > 0)
