@@ -11,8 +11,8 @@ public sealed record PlanOptions
 {
     public required string ProjectDirectory { get; init; }
     public required string SdkVersion { get; init; }
-    /// <summary><c>BenchFilter</c>: <c>;</c>-separated patterns with <c>*</c>; a pattern with a <c>/</c> matches the
-    /// cell id <c>suite/model</c>, one without matches the suite or the model name.</summary>
+    /// <summary><c>BenchFilter</c>: <c>;</c>-separated patterns with <c>*</c>; a cell is kept when a pattern matches its
+    /// suite name, its model name, or its id <c>suite/model</c> (model names contain <c>/</c> themselves).</summary>
     public string? Filter { get; init; }
     /// <summary><c>BenchShard</c>: <c>i/n</c> keeps the cells whose fingerprint falls in shard i of n.</summary>
     public string? Shard { get; init; }
@@ -192,9 +192,7 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
     {
         IReadOnlyList<string> patterns = SplitList(options.Filter);
         if (patterns.Count == 0) return true;
-        return patterns.Any(p => p.Contains('/')
-            ? Glob(p).IsMatch($"{suite}/{model}")
-            : Glob(p).IsMatch(suite) || Glob(p).IsMatch(model));
+        return patterns.Select(Glob).Any(p => p.IsMatch(suite) || p.IsMatch(model) || p.IsMatch($"{suite}/{model}"));
     }
 
     private static Regex Glob(string pattern) =>
