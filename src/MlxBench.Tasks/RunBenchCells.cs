@@ -44,7 +44,7 @@ public sealed class RunBenchCells : Microsoft.Build.Utilities.Task, ICancelableT
         IReadOnlyList<CellOutcome> outcomes = run.RunAsync(cells, progress, _cancel.Token).GetAwaiter().GetResult();
 
         Results = outcomes.Select(ToItem).ToArray();
-        progress.Summarize(outcomes);
+        progress.Summarize(outcomes, store.StateDirectory, Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY"));
         return !Log.HasLoggedErrors && !_cancel.IsCancellationRequested;
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using MlxBench.Core.Cells;
 using MlxBench.Core.Diagnostics;
+using MlxBench.Core.Envelopes;
 using MlxBench.Core.Running;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -30,11 +31,18 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
 
     public void Report(BenchDiagnostic diagnostic) => log.Log(diagnostic);
 
-    public void Summarize(IReadOnlyList<CellOutcome> outcomes)
+    /// <summary>Prints the run's table and writes it as <c>summary.md</c> in the state folder, and to the GitHub job
+    /// summary when the build runs in GitHub Actions.</summary>
+    public void Summarize(IReadOnlyList<CellOutcome> outcomes, string stateDirectory, string? githubStepSummary)
     {
-        int ran = outcomes.Count(o => o.State == CellState.Ran);
-        int upToDate = outcomes.Count(o => o.State == CellState.UpToDate);
-        int failed = outcomes.Count(o => o.State == CellState.Failed);
-        log.LogMessage(MessageImportance.High, "{0} -> Bench: {1} cell(s): {2} ran, {3} up to date, {4} failed", projectName, outcomes.Count, ran, upToDate, failed);
+        var summary = new RunSummary(outcomes);
+        if (outcomes.Count > 0)
+            foreach (string line in summary.ToLines()) log.LogMessage(MessageImportance.High, "{0}", line);
+        string markdown = summary.ToMarkdown(projectName);
+        string path = Path.Combine(stateDirectory, "summary.md");
+        AtomicFile.WriteAllText(path, markdown);
+        if (!string.IsNullOrEmpty(githubStepSummary)) File.AppendAllText(githubStepSummary, markdown + "\n");
+        log.LogMessage(MessageImportance.High, "{0} -> {1}", projectName, path);
+        log.LogMessage(MessageImportance.High, "{0}: Bench: {1} cell(s): {2} ran, {3} up to date, {4} failed", projectName, outcomes.Count, summary.Ran, summary.UpToDate, summary.Failed);
     }
 }

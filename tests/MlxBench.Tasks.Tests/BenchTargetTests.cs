@@ -157,4 +157,24 @@ public sealed class BenchTargetTests
         Assert.AreEqual(6, Runs(project));
         Assert.IsTrue(after["Bench"].All(i => i.GetMetadata("State") == "Ran"));
     }
+
+    [TestMethod]
+    public void Bench_WritesARunSummary_AndAppendsItToTheGitHubJobSummary()
+    {
+        using var project = new BenchProject(Matrix(Recorder("v1"), "exit 3"));
+        string jobSummary = Path.Combine(project.Directory, "job-summary.md");
+        Environment.SetEnvironmentVariable("GITHUB_STEP_SUMMARY", jobSummary);
+        BuildOutcome outcome;
+        try { outcome = project.Build("Bench"); }
+        finally { Environment.SetEnvironmentVariable("GITHUB_STEP_SUMMARY", null); }
+
+        string summary = File.ReadAllText(Path.Combine(project.Directory, "obj", "bench", "summary.md"));
+        StringAssert.Contains(summary, "6 cell(s), 3 ran, 0 up to date, 3 failed");
+        StringAssert.Contains(summary, "| `throughput/org/alpha` | ran |");
+        StringAssert.Contains(summary, "benchmark_serving throughput_output_toks_per_s=40 tok/s");
+        StringAssert.Contains(summary, "| `ttft/org/beta` | failed |");
+        StringAssert.Contains(summary, "MLXB2001");
+        Assert.AreEqual(summary + "\n", File.ReadAllText(jobSummary));
+        Assert.IsTrue(outcome.Messages.Any(m => m.Contains("throughput/org/gamma", StringComparison.Ordinal) && m.Contains("ran", StringComparison.Ordinal)));
+    }
 }
