@@ -177,4 +177,27 @@ public sealed class BenchTargetTests
         Assert.AreEqual(summary + "\n", File.ReadAllText(jobSummary));
         Assert.IsTrue(outcome.Messages.Any(m => m.Contains("throughput/org/gamma", StringComparison.Ordinal) && m.Contains("ran", StringComparison.Ordinal)));
     }
+
+    [TestMethod]
+    public void ThreeShards_RunExactlyTheCellsOfAnUnshardedRun_WithoutOverlap()
+    {
+        string items = string.Concat(Enumerable.Range(1, 4).Select(i => $"<BenchModel Include=\"org/m{i}\" />"))
+            + string.Concat(new[] { "throughput", "ttft", "coding" }.Select(s => $"<BenchSuite Include=\"{s}\" Harness=\"command\" Converter=\"vllm\" Command=\"{BenchProject.Attribute(Recorder("v1"))}\" />"));
+        using var whole = new BenchProject(items);
+        string[] unsharded = States(whole.Build("Bench"));
+
+        using var sharded = new BenchProject(items);
+        var seen = new List<string>();
+        foreach (string shard in new[] { "0/3", "1/3", "2/3" })
+        {
+            BuildOutcome outcome = sharded.Build("Bench;Publish", new Dictionary<string, string> { ["BenchShard"] = shard });
+            Assert.IsTrue(outcome.Succeeded, outcome.Log);
+            Assert.IsTrue(outcome["Bench"].All(i => i.GetMetadata("State") == "Ran"), "a shard runs only its own cells");
+            seen.AddRange(States(outcome));
+        }
+
+        Assert.AreEqual(12, unsharded.Length);
+        CollectionAssert.AreEqual(unsharded, seen.Order().ToArray());
+        Assert.AreEqual(12, Directory.GetFiles(Path.Combine(sharded.Directory, "dataset", "data")).Length);
+    }
 }
