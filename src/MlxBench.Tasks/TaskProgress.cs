@@ -14,7 +14,17 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
     public void CellStarting(BenchCell cell, int index, int count) =>
         log.LogMessage(MessageImportance.High, "  [{0}/{1}] {2}: running ({3})", index + 1, count, cell.Id, cell.Suite.Harness);
 
-    public void CellOutput(BenchCell cell, string line) => log.LogMessage(MessageImportance.Low, "    {0}", line);
+    /// <summary>Harness output goes to the log at low importance, except lines starting with <c>progress:</c>, which
+    /// a long-running harness prints every few seconds and which are shown at high importance.</summary>
+    public void CellOutput(BenchCell cell, string line)
+    {
+        if (line.StartsWith(ProgressPrefix, StringComparison.Ordinal))
+            log.LogMessage(MessageImportance.High, "    {0}: {1}", cell.Id, line[ProgressPrefix.Length..].Trim());
+        else
+            log.LogMessage(MessageImportance.Low, "    {0}", line);
+    }
+
+    public const string ProgressPrefix = "progress:";
 
     public void CellFinished(CellOutcome outcome)
     {

@@ -200,4 +200,19 @@ public sealed class BenchTargetTests
         CollectionAssert.AreEqual(unsharded, seen.Order().ToArray());
         Assert.AreEqual(12, Directory.GetFiles(Path.Combine(sharded.Directory, "dataset", "data")).Length);
     }
+
+    [TestMethod]
+    public void ProgressLines_AreShownAtHighImportance_OtherOutputOnlyInTheDetail()
+    {
+        using var project = new BenchProject($"""
+            <BenchModel Include="org/alpha" />
+            <BenchSuite Include="throughput" Harness="command" Converter="vllm" Command="{BenchProject.Attribute("echo 'progress: 50/100 requests'; echo chatter; " + Recorder("v1"))}" />
+            """);
+
+        BuildOutcome outcome = project.Build("Bench");
+
+        Assert.IsTrue(outcome.Succeeded, outcome.Log);
+        CollectionAssert.Contains(outcome.Messages.ToArray(), "    throughput/org/alpha: 50/100 requests");
+        Assert.IsFalse(outcome.Messages.Any(m => m.Contains("chatter", StringComparison.Ordinal)));
+    }
 }
