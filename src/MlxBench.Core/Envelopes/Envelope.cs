@@ -63,6 +63,14 @@ public sealed class SystemInfo
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Extra { get; set; }
+
+    /// <summary>A copy that can be changed without changing this one.</summary>
+    public SystemInfo Copy()
+    {
+        var copy = (SystemInfo)MemberwiseClone();
+        copy.Extra = Extra is null ? null : new Dictionary<string, JsonElement>(Extra);
+        return copy;
+    }
 }
 
 /// <summary>One measured value. <see cref="Tags"/> keeps insertion order, which becomes the order of tag columns.</summary>
