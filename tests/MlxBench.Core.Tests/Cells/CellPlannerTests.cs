@@ -96,7 +96,8 @@ public sealed class CellPlannerTests
 
         Assert.AreEqual("MLXB1002", error.Code);
         StringAssert.Contains(error.Message, "Harness=\"lighteval\"");
-        StringAssert.Contains(error.Message, "Use one of: command");
+        StringAssert.Contains(error.Message, "Use one of: " + string.Join(", ", Harnesses.Names));
+        CollectionAssert.Contains(Harnesses.Names.ToArray(), "command");
     }
 
     [TestMethod]
