@@ -61,7 +61,7 @@ public sealed class LmEvalConverter : IResultConverter
                 if (JsonValues.PythonStr(config?["limit"]) is { } limit) result.WithTag("n_limit", limit);
                 if (envelope.GenKwargs?.MaxGenToks is { } max) result.WithTag("max_gen_toks", max.ToString(CultureInfo.InvariantCulture));
                 AddLmEvalContextTags(result, raw, task, key, metricMap, parentGroup);
-                if (raw["total_evaluation_time_seconds_per_task"]?[task] is { } perTask && JsonValues.TryGetNumber(perTask, out double seconds))
+                if (JsonValues.Member(raw["total_evaluation_time_seconds_per_task"], task) is { } perTask && JsonValues.TryGetNumber(perTask, out double seconds))
                     result.DurationSeconds = seconds;
                 envelope.Results.Add(result);
             }
@@ -79,9 +79,9 @@ public sealed class LmEvalConverter : IResultConverter
         if (DisplayAlias(metricMap["alias"]) is { } alias && alias != task)
             result.WithTag("alias", alias);
         if (parentGroup.TryGetValue(task, out string? group)) result.WithTag("lm_eval_group", group);
-        if (JsonValues.PythonStr(raw["n-shot"]?[task]) is { } shots) result.WithTag("num_fewshot", shots);
-        if (JsonValues.PythonStr(raw["n-samples"]?[task]?["effective"]) is { } samples) result.WithTag("n_samples", samples);
-        if (JsonValues.PythonStr(raw["higher_is_better"]?[task]?[key.Split(',')[0]]) is { } better)
+        if (JsonValues.PythonStr(JsonValues.Member(raw["n-shot"], task)) is { } shots) result.WithTag("num_fewshot", shots);
+        if (JsonValues.PythonStr(JsonValues.Member(JsonValues.Member(raw["n-samples"], task), "effective")) is { } samples) result.WithTag("n_samples", samples);
+        if (JsonValues.PythonStr(JsonValues.Member(JsonValues.Member(raw["higher_is_better"], task), key.Split(',')[0])) is { } better)
             result.WithTag("higher_is_better", better == "True" ? "true" : better == "False" ? "false" : better);
     }
 
@@ -204,7 +204,7 @@ public static class ModelArgs
     public static string ModelOf(JsonObject raw)
     {
         if (JsonValues.GetString(raw["model_name"]) is { Length: > 0 } name) return name;
-        Dictionary<string, string> args = Parse(raw["config"]?["model_args"]);
+        Dictionary<string, string> args = Parse(JsonValues.Member(raw["config"], "model_args"));
         if (args.TryGetValue("model", out string? model)) return model;
         if (args.TryGetValue("pretrained", out string? pretrained)) return pretrained;
         return JsonValues.GetString(raw["model"]) ?? "unknown";

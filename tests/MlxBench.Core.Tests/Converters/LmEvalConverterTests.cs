@@ -295,6 +295,38 @@ public sealed class LmEvalConverterTests
     }
 
     [TestMethod]
+    [DataRow("1e20")]
+    [DataRow("-1e20")]
+    public void OutOfRangeDate_FallsBackToTheClock(string date)
+    {
+        string text = SharedData.ReadFixture("upstream", "lm_eval_results_sample.json").Replace("\"date\": 1766640000.0", "\"date\": " + date);
+
+        Assert.AreEqual("2026-05-04T12:30:15Z", Convert(text).Timestamp);
+    }
+
+    [TestMethod]
+    public void OddlyShapedOptionalSections_AreIgnored_NotFatal()
+    {
+        JsonObject raw = JsonNode.Parse(SharedData.ReadFixture("lm-eval", Gsm8kChat))!.AsObject();
+        raw["n-shot"] = new JsonArray(5);
+        raw["n-samples"] = new JsonObject { ["gsm8k"] = 100 };
+        raw["higher_is_better"] = new JsonObject { ["gsm8k"] = true };
+        raw["total_evaluation_time_seconds_per_task"] = "381.8";
+        raw["group_subtasks"] = new JsonObject { ["gsm8k"] = "none" };
+        raw["config"]!["model_args"] = new JsonArray();
+        raw["results"]!["gsm8k"]!["exact_match,flexible-extract"] = JsonNode.Parse("1e400");
+
+        Envelope envelope = Convert(raw.ToJsonString());
+
+        BenchmarkResult result = envelope.Results.Single();
+        Assert.AreEqual("exact_match_strict", result.Metric, "a value that does not fit a double is skipped like NaN");
+        foreach (string absent in new[] { "num_fewshot", "n_samples", "higher_is_better", "lm_eval_group" })
+            Assert.IsFalse(result.Tags!.ContainsKey(absent), absent);
+        Assert.IsNull(result.DurationSeconds);
+        Contracts.AssertValidUnderBoth(envelope);
+    }
+
+    [TestMethod]
     public void TimestampOverride_WinsOverTheRawDate()
     {
         ConverterContext context = Contexts.For("reasoning") with { TimestampOverride = "2026-01-02T03:04:05Z" };

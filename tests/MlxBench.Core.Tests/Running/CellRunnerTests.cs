@@ -296,4 +296,28 @@ public sealed class CellRunnerTests
         Assert.AreEqual("MLXB2012", outcome.Failure!.Code);
         StringAssert.Contains(outcome.Failure.Message, "MlxBenchCliPath");
     }
+
+    /// <summary>A harness that reports a converter no one registered, as a built-in harness with a typo would.</summary>
+    private sealed class UnknownConverterHarness : ICellHarness
+    {
+        public Task<HarnessOutput> RunAsync(BenchCell cell, HarnessContext context, CancellationToken cancellationToken)
+        {
+            string raw = Path.Combine(context.Paths.RawDirectory, "result.json");
+            File.WriteAllText(raw, "{}");
+            return Task.FromResult(new HarnessOutput(raw, "lighteval"));
+        }
+    }
+
+    [TestMethod]
+    public async Task HarnessNamingAnUnknownConverter_IsMLXB2003_ListingTheKnownOnes()
+    {
+        using var bench = new BenchProject();
+        bench.Harnesses["command"] = new UnknownConverterHarness();
+
+        CellOutcome outcome = await bench.RunAsync(bench.Cell("true"));
+
+        Assert.AreEqual("MLXB2003", outcome.Failure!.Code);
+        StringAssert.Contains(outcome.Failure.Message, "the lighteval converter");
+        StringAssert.Contains(outcome.Failure.Message, "known: lm-eval, vllm, framework-eval, envelope");
+    }
 }
