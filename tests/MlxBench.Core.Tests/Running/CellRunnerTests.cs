@@ -172,13 +172,13 @@ public sealed class CellRunnerTests
     public async Task Timeout_IsMLXB2006_AndKillsTheWholeProcessTree()
     {
         using var bench = new BenchProject();
-        BenchCell cell = bench.Cell("sleep 300 & echo $! > \"$MLXBENCH_CELL_DIR/child.pid\"; wait", metadata: ("Timeout", "1"));
+        BenchCell cell = bench.Cell("sleep 300 & echo $! > \"$MLXBENCH_CELL_DIR/child.pid\"; wait", metadata: ("Timeout", "2"));
         var clock = Stopwatch.StartNew();
 
         CellOutcome outcome = await bench.RunAsync(cell);
 
         Assert.AreEqual("MLXB2006", outcome.Failure!.Code);
-        StringAssert.Contains(outcome.Failure.Message, "within 1 s");
+        StringAssert.Contains(outcome.Failure.Message, "within 2 s");
         StringAssert.Contains(outcome.Failure.Message, "Raise Timeout=");
         Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
         int child = Processes.ReadPid(Path.Combine(bench.Store.PathsFor(cell).Directory, "child.pid"), s_killGrace);
