@@ -11,8 +11,8 @@ public sealed record PlanOptions
 {
     public required string ProjectDirectory { get; init; }
     public required string SdkVersion { get; init; }
-    /// <summary><c>BenchFilter</c>: <c>;</c>-separated patterns with <c>*</c>, ignoring case; a cell is kept when a pattern
-    /// matches its suite name, its model name or its id <c>suite/model</c>.</summary>
+    /// <summary><c>BenchFilter</c>: <c>;</c>-separated patterns with <c>*</c>; a cell is kept when a pattern matches its
+    /// suite name, its model name, or its id <c>suite/model</c> (model names contain <c>/</c> themselves).</summary>
     public string? Filter { get; init; }
     /// <summary><c>BenchShard</c>: <c>i/n</c> keeps the cells whose fingerprint falls in shard i of n.</summary>
     public string? Shard { get; init; }
@@ -196,8 +196,6 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
         return (0, 1);
     }
 
-    /// <summary>A pattern matches the suite name, the model name or the cell id <c>suite/model</c>: model names are often
-    /// repository ids with a <c>/</c> of their own (<c>mlx-community/Qwen3-8B-4bit</c>).</summary>
     private bool MatchesFilter(string suite, string model)
     {
         IReadOnlyList<string> patterns = SplitList(options.Filter);

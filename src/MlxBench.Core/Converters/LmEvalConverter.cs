@@ -74,7 +74,8 @@ public sealed class LmEvalConverter : IResultConverter
         JsonObject metricMap, Dictionary<string, string> parentGroup)
     {
         string stderrKey = StderrKeyFor(key);
-        if (metricMap[stderrKey] is { } stderr && JsonValues.PythonStr(stderr) is { } stderrText)
+        // Only a real number: lm-eval writes "N/A" or NaN where it could not compute one, and readers parse this tag.
+        if (JsonValues.TryGetNumber(metricMap[stderrKey], out _) && JsonValues.PythonStr(metricMap[stderrKey]) is { } stderrText)
             result.WithTag("stderr", stderrText);
         if (DisplayAlias(metricMap["alias"]) is { } alias && alias != task)
             result.WithTag("alias", alias);
