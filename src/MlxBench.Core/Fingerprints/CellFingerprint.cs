@@ -9,8 +9,8 @@ namespace MlxBench.Core.Fingerprints;
 /// The SHA-256 over everything that can change a cell's result: the suite's and model's metadata, the model's identity
 /// (id, revision, content hash of a local file), the endpoint's identity, the harness and its version, the content of
 /// the suite's data files, the SDK version and the schema version. The git commit is deliberately not part of it:
-/// committing the benchmark project must not rerun every cell; nor are a suite's <c>Models</c> and <c>Timeout</c>, so
-/// adding a model to a suite or raising its time limit does not rerun the cells that already ran.
+/// committing the benchmark project must not rerun every cell; nor are a suite's <c>Models</c>, <c>Timeout</c> and
+/// <c>CompareThreshold</c>, so adding a model to a suite or raising its time limit does not rerun the cells that already ran.
 /// </summary>
 public static class CellFingerprint
 {
@@ -24,8 +24,9 @@ public static class CellFingerprint
         return Describe(model, suite, endpoint, sdkVersion, hashes, harnessVersion);
     }
 
-    /// <summary>Suite metadata that only selects or bounds a run and cannot change a result: editing it reruns nothing.</summary>
-    private static readonly string[] s_selectionOnlyMetadata = ["Models", "Timeout"];
+    /// <summary>Suite metadata that only selects, bounds or judges a run and cannot change its result: editing it reruns
+    /// nothing (<c>CompareThreshold</c> is read by the Compare target, after the fact).</summary>
+    private static readonly string[] s_selectionOnlyMetadata = ["Models", "Timeout", "CompareThreshold"];
 
     internal static string Describe(ModelSpec model, SuiteSpec suite, EndpointSpec? endpoint, string sdkVersion, FileHashCache hashes, string harnessVersion)
     {

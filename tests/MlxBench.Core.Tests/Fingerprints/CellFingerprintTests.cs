@@ -182,8 +182,9 @@ public sealed class CellFingerprintTests
 
         project.Reasoning.Add(("Models", "org/a;org/b"));
         project.Reasoning.Add(("Timeout", "600"));
+        project.Reasoning.Add(("CompareThreshold", "0.1"));
 
-        Assert.IsEmpty(Changed(before, project.Fingerprints()), "adding a model to a suite or raising its timeout changes no result");
+        Assert.IsEmpty(Changed(before, project.Fingerprints()), "adding a model to a suite, raising its timeout or its regression threshold changes no result");
     }
 
     [TestMethod]
