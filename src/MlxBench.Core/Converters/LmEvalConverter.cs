@@ -33,7 +33,7 @@ public sealed class LmEvalConverter : IResultConverter
         {
             throw SamplesFileGiven();
         }
-        if (parsed is JsonObject { } single && IsSampleLine(single)) throw SamplesFileGiven();
+        if (parsed is JsonObject single && IsSampleLine(single)) throw SamplesFileGiven();
         if (parsed is not JsonObject raw || raw["results"] is not JsonObject results)
             throw new ConversionException("no \"results\" object: this is not an lm-eval results_*.json file");
 
