@@ -46,6 +46,7 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
             return new Plan([], diagnostics);
 
         var cells = new List<BenchCell>();
+        bool filterMatched = false;
         foreach (SuiteSpec suite in suiteSpecs)
         {
             IReadOnlyList<string>? only = SplitList(suite.Metadata.GetValueOrDefault("Models"));
@@ -53,12 +54,16 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
             {
                 if (only.Count > 0 && !only.Contains(model.Name, StringComparer.Ordinal)) continue;
                 if (!MatchesFilter(suite.Name, model.Name)) continue;
+                filterMatched = true;
                 EndpointSpec? endpoint = model.Endpoint is { } e ? endpointSpecs[e] : null;
                 string fingerprint = CellFingerprint.Compute(model, suite, endpoint, options.SdkVersion, hashes);
                 if (shardCount > 1 && ShardOf(fingerprint, shardCount) != shardIndex) continue;
                 cells.Add(new BenchCell(model, suite, endpoint, fingerprint));
             }
         }
+        if (!filterMatched && SplitList(options.Filter).Count > 0 && modelSpecs.Count > 0 && suiteSpecs.Count > 0)
+            diagnostics.Add(BenchDiagnostic.Warning("Items.FilterMatchesNothing", options.Filter,
+                string.Join(", ", suiteSpecs.Select(s => s.Name)), string.Join(", ", modelSpecs.Select(m => m.Name))));
         return new Plan(cells, diagnostics);
     }
 
@@ -100,10 +105,11 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
     private List<ModelSpec> ParseModels(IReadOnlyList<DeclaredItem> models, Dictionary<string, EndpointSpec> endpoints, List<BenchDiagnostic> diagnostics)
     {
         var specs = new List<ModelSpec>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);   // also the names of malformed items, so a duplicate of one is reported
         foreach (DeclaredItem item in models)
         {
             string name = item.Get("Name") ?? item.Name;
-            if (specs.Any(m => m.Name == name))
+            if (!seen.Add(name))
             {
                 diagnostics.Add(BenchDiagnostic.Error("Items.Duplicate", "BenchModel", name));
                 continue;
@@ -129,10 +135,11 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
     {
         var specs = new List<SuiteSpec>();
         string harnesses = string.Join(", ", Harnesses.Names);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (DeclaredItem item in suites)
         {
             int before = diagnostics.Count;
-            if (specs.Any(s => s.Name == item.Name))
+            if (!seen.Add(item.Name))
                 diagnostics.Add(BenchDiagnostic.Error("Items.Duplicate", "BenchSuite", item.Name));
 
             string? harness = item.Get("Harness");
@@ -166,7 +173,8 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
             IReadOnlyList<string> only = SplitList(item.Get("Models"));
             string[] unknown = only.Where(n => models.All(m => m.Name != n)).ToArray();
             if (unknown.Length > 0)
-                diagnostics.Add(BenchDiagnostic.Error("Items.BadModelsFilter", item.Name, item.Get("Models"), string.Join(", ", unknown)));
+                diagnostics.Add(BenchDiagnostic.Error("Items.BadModelsFilter", item.Name, item.Get("Models"), string.Join(", ", unknown),
+                    models.Count == 0 ? "none" : string.Join(", ", models.Select(m => m.Name))));
 
             if (diagnostics.Count > before) continue;
             string[] data = SplitList(item.Get("Data")).Select(d => Path.GetFullPath(Path.Combine(options.ProjectDirectory, d))).ToArray();

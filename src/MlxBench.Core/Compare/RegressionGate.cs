@@ -23,7 +23,7 @@ public sealed class RegressionGate(IReadOnlyList<PublishedRow> published)
         var comparisons = new List<MetricComparison>();
         foreach (BenchmarkResult result in envelope.Results)
         {
-            double? stderr = result.Tags?.TryGetValue("stderr", out string? s) == true && double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out double e) ? e : null;
+            double? stderr = result.Tags?.TryGetValue("stderr", out string? s) == true && double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out double e) && double.IsFinite(e) && e >= 0 ? e : null;
             bool? declared = result.Tags?.TryGetValue("higher_is_better", out string? h) == true && bool.TryParse(h, out bool b) ? b : null;
             string? fingerprint = result.Tags?.GetValueOrDefault("fingerprint");
             PublishedRow? baseline = published

@@ -42,7 +42,8 @@ public sealed record ConverterContext
         PrNumber = PrNumber,
         Suite = Suite,
         Model = Model,
-        System = System ?? new SystemInfo(),
+        // A copy: one SystemInfo is shared by every cell of a run, and converters add what their raw output knows.
+        System = System?.Copy() ?? new SystemInfo(),
         Errors = [],
     };
 

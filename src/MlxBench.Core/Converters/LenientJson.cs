@@ -93,8 +93,8 @@ internal static class JsonValues
         switch (v.GetValueKind())
         {
             case JsonValueKind.Number:
-                value = v.GetValue<double>();
-                return double.IsFinite(value);
+                // 1e400 does not fit a double: not a usable number, as NaN is not.
+                return v.TryGetValue(out value) && double.IsFinite(value);
             case JsonValueKind.True:
                 value = 1;
                 return true;
@@ -105,6 +105,9 @@ internal static class JsonValues
                 return false;
         }
     }
+
+    /// <summary><c>node[key]</c> when node is an object; null for anything else, where the indexer would throw.</summary>
+    public static JsonNode? Member(JsonNode? node, string key) => node is JsonObject map ? map[key] : null;
 
     public static bool TryGetInteger(JsonNode? node, out long value)
     {

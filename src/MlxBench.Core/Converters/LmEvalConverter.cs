@@ -24,7 +24,17 @@ public sealed class LmEvalConverter : IResultConverter
 
     public Envelope Convert(string rawText, ConverterContext context)
     {
-        if (LenientJson.Parse(rawText) is not JsonObject raw || raw["results"] is not JsonObject results)
+        JsonNode parsed;
+        try
+        {
+            parsed = LenientJson.Parse(rawText);
+        }
+        catch (ConversionException) when (IsSamplesFile(rawText))
+        {
+            throw SamplesFileGiven();
+        }
+        if (parsed is JsonObject single && IsSampleLine(single)) throw SamplesFileGiven();
+        if (parsed is not JsonObject raw || raw["results"] is not JsonObject results)
             throw new ConversionException("no \"results\" object: this is not an lm-eval results_*.json file");
 
         JsonObject? config = raw["config"] as JsonObject;
@@ -51,7 +61,7 @@ public sealed class LmEvalConverter : IResultConverter
                 if (JsonValues.PythonStr(config?["limit"]) is { } limit) result.WithTag("n_limit", limit);
                 if (envelope.GenKwargs?.MaxGenToks is { } max) result.WithTag("max_gen_toks", max.ToString(CultureInfo.InvariantCulture));
                 AddLmEvalContextTags(result, raw, task, key, metricMap, parentGroup);
-                if (raw["total_evaluation_time_seconds_per_task"]?[task] is { } perTask && JsonValues.TryGetNumber(perTask, out double seconds))
+                if (JsonValues.Member(raw["total_evaluation_time_seconds_per_task"], task) is { } perTask && JsonValues.TryGetNumber(perTask, out double seconds))
                     result.DurationSeconds = seconds;
                 envelope.Results.Add(result);
             }
@@ -64,16 +74,42 @@ public sealed class LmEvalConverter : IResultConverter
         JsonObject metricMap, Dictionary<string, string> parentGroup)
     {
         string stderrKey = StderrKeyFor(key);
-        if (metricMap[stderrKey] is { } stderr && JsonValues.PythonStr(stderr) is { } stderrText)
+        // Only a real number: lm-eval writes "N/A" or NaN where it could not compute one, and readers parse this tag.
+        if (JsonValues.TryGetNumber(metricMap[stderrKey], out _) && JsonValues.PythonStr(metricMap[stderrKey]) is { } stderrText)
             result.WithTag("stderr", stderrText);
-        if (JsonValues.GetString(metricMap["alias"]) is { } alias && alias.Trim() != task)
-            result.WithTag("alias", alias.Trim());
+        if (DisplayAlias(metricMap["alias"]) is { } alias && alias != task)
+            result.WithTag("alias", alias);
         if (parentGroup.TryGetValue(task, out string? group)) result.WithTag("lm_eval_group", group);
-        if (JsonValues.PythonStr(raw["n-shot"]?[task]) is { } shots) result.WithTag("num_fewshot", shots);
-        if (JsonValues.PythonStr(raw["n-samples"]?[task]?["effective"]) is { } samples) result.WithTag("n_samples", samples);
-        if (JsonValues.PythonStr(raw["higher_is_better"]?[task]?[key.Split(',')[0]]) is { } better)
+        if (JsonValues.PythonStr(JsonValues.Member(raw["n-shot"], task)) is { } shots) result.WithTag("num_fewshot", shots);
+        if (JsonValues.PythonStr(JsonValues.Member(JsonValues.Member(raw["n-samples"], task), "effective")) is { } samples) result.WithTag("n_samples", samples);
+        if (JsonValues.PythonStr(JsonValues.Member(JsonValues.Member(raw["higher_is_better"], task), key.Split(',')[0])) is { } better)
             result.WithTag("higher_is_better", better == "True" ? "true" : better == "False" ? "false" : better);
     }
+
+    /// <summary>lm-eval indents a subtask's alias for its printed table (<c>"  - abstract_algebra"</c>); the name is what
+    /// follows the indent and dash.</summary>
+    private static string? DisplayAlias(JsonNode? alias) =>
+        JsonValues.GetString(alias)?.Trim().TrimStart('-').Trim() is { Length: > 0 } name ? name : null;
+
+    /// <summary>lm-eval's <c>--log_samples</c> files hold one JSON document per line, each with a <c>doc_id</c>.</summary>
+    private static bool IsSamplesFile(string rawText)
+    {
+        string? first = rawText.Split('\n').FirstOrDefault(line => !string.IsNullOrWhiteSpace(line));
+        try
+        {
+            return first is not null && LenientJson.Parse(first) is JsonObject line && IsSampleLine(line);
+        }
+        catch (ConversionException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsSampleLine(JsonObject line) => line.ContainsKey("doc_id") && (line.ContainsKey("arguments") || line.ContainsKey("resps"));
+
+    private static ConversionException SamplesFileGiven() => new(
+        "this is an lm-eval samples_<task>_<time>.jsonl file (one line per document), not its results; "
+        + "give the converter the results_<time>.json that lm-eval wrote beside it");
 
     /// <summary><c>acc,none</c> has its error in <c>acc_stderr,none</c>.</summary>
     internal static string StderrKeyFor(string key)
@@ -169,7 +205,7 @@ public static class ModelArgs
     public static string ModelOf(JsonObject raw)
     {
         if (JsonValues.GetString(raw["model_name"]) is { Length: > 0 } name) return name;
-        Dictionary<string, string> args = Parse(raw["config"]?["model_args"]);
+        Dictionary<string, string> args = Parse(JsonValues.Member(raw["config"], "model_args"));
         if (args.TryGetValue("model", out string? model)) return model;
         if (args.TryGetValue("pretrained", out string? pretrained)) return pretrained;
         return JsonValues.GetString(raw["model"]) ?? "unknown";

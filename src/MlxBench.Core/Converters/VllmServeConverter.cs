@@ -48,7 +48,7 @@ public sealed class VllmServeConverter : IResultConverter
             JsonNode whole = LenientJson.Parse(rawText);
             values = whole is JsonArray array ? array.Where(v => v is not null).Select(v => v!).ToList() : [whole];
         }
-        catch (ConversionException)
+        catch (ConversionException) when (FirstLineIsJson(rawText))
         {
             // Legacy sweeps append one JSON object per run to the same file.
             values = LenientJson.ParseLines(rawText);
@@ -58,6 +58,20 @@ public sealed class VllmServeConverter : IResultConverter
         if (runs.Count == 0 || runs.Any(r => r["duration"] is null && r["completed"] is null))
             throw new ConversionException("no \"duration\"/\"completed\" keys: this is not a vllm bench serve or benchmark_serving result");
         return runs;
+    }
+
+    /// <summary>Only a file whose first line is a JSON value on its own is JSON Lines; otherwise the whole-file error stands.</summary>
+    private static bool FirstLineIsJson(string rawText)
+    {
+        string? first = rawText.Split('\n').FirstOrDefault(line => !string.IsNullOrWhiteSpace(line));
+        try
+        {
+            return first is not null && LenientJson.Parse(first) is not null;
+        }
+        catch (ConversionException)
+        {
+            return false;
+        }
     }
 
     private static void AddRun(Envelope envelope, JsonObject run, ConverterContext context, int? runIndex)

@@ -6,18 +6,20 @@ namespace MlxBench.Core.Envelopes;
 /// <summary>
 /// A v1 result envelope: one benchmark run of one model on one suite. Field names and optionality follow
 /// <c>schema.json</c>; fields this type does not know are kept in <see cref="Extra"/> so a passthrough never loses data.
+/// Reading JSON that lacks a required field fails (<see cref="JsonRequiredAttribute"/>) rather than filling in a default
+/// that would then validate.
 /// </summary>
 public sealed class Envelope
 {
     public const string CurrentSchemaVersion = "1";
 
-    public string SchemaVersion { get; set; } = CurrentSchemaVersion;
-    public string Timestamp { get; set; } = "";
-    public string GitSha { get; set; } = "";
-    public string Trigger { get; set; } = "local";
+    [JsonRequired] public string SchemaVersion { get; set; } = CurrentSchemaVersion;
+    [JsonRequired] public string Timestamp { get; set; } = "";
+    [JsonRequired] public string GitSha { get; set; } = "";
+    [JsonRequired] public string Trigger { get; set; } = "local";
     public long? PrNumber { get; set; }
-    public string Suite { get; set; } = "";
-    public string Model { get; set; } = "";
+    [JsonRequired] public string Suite { get; set; } = "";
+    [JsonRequired] public string Model { get; set; } = "";
     public string? ModelRevision { get; set; }
     public string? Quantization { get; set; }
     public bool? Skipped { get; set; }
@@ -26,8 +28,8 @@ public sealed class Envelope
     public string? EnvClass { get; set; }
     public long? Concurrency { get; set; }
     public string? ReasoningEffort { get; set; }
-    public SystemInfo System { get; set; } = new();
-    public List<BenchmarkResult> Results { get; set; } = [];
+    [JsonRequired] public SystemInfo System { get; set; } = new();
+    [JsonRequired] public List<BenchmarkResult> Results { get; set; } = [];
     public JsonElement? MemorySnapshots { get; set; }
     public List<string>? Errors { get; set; }
 
@@ -50,9 +52,9 @@ public sealed class GenKwargs
 /// <summary>The machine a run happened on. Only <c>os</c>, <c>chip</c> and <c>memory_gb</c> are required.</summary>
 public sealed class SystemInfo
 {
-    public string Os { get; set; } = "";
-    public string Chip { get; set; } = "";
-    public long MemoryGb { get; set; }
+    [JsonRequired] public string Os { get; set; } = "";
+    [JsonRequired] public string Chip { get; set; } = "";
+    [JsonRequired] public long MemoryGb { get; set; }
     public string? VllmMlxVersion { get; set; }
     public string? Runner { get; set; }
     public string? PythonVersion { get; set; }
@@ -63,15 +65,23 @@ public sealed class SystemInfo
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Extra { get; set; }
+
+    /// <summary>A copy that can be changed without changing this one.</summary>
+    public SystemInfo Copy()
+    {
+        var copy = (SystemInfo)MemberwiseClone();
+        copy.Extra = Extra is null ? null : new Dictionary<string, JsonElement>(Extra);
+        return copy;
+    }
 }
 
 /// <summary>One measured value. <see cref="Tags"/> keeps insertion order, which becomes the order of tag columns.</summary>
 public sealed class BenchmarkResult
 {
-    public string Name { get; set; } = "";
-    public string Metric { get; set; } = "";
-    public double Value { get; set; }
-    public string Unit { get; set; } = "";
+    [JsonRequired] public string Name { get; set; } = "";
+    [JsonRequired] public string Metric { get; set; } = "";
+    [JsonRequired] public double Value { get; set; }
+    [JsonRequired] public string Unit { get; set; } = "";
     public double? DurationSeconds { get; set; }
     public OrderedDictionary<string, string>? Tags { get; set; }
     public JsonElement? Raw { get; set; }

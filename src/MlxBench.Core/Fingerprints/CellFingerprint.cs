@@ -9,7 +9,8 @@ namespace MlxBench.Core.Fingerprints;
 /// The SHA-256 over everything that can change a cell's result: the suite's and model's metadata, the model's identity
 /// (id, revision, content hash of a local file), the endpoint's identity, the harness and its version, the content of
 /// the suite's data files, the SDK version and the schema version. The git commit is deliberately not part of it:
-/// committing the benchmark project must not rerun every cell.
+/// committing the benchmark project must not rerun every cell; nor are a suite's <c>Models</c>, <c>Timeout</c> and
+/// <c>CompareThreshold</c>, so adding a model to a suite or raising its time limit does not rerun the cells that already ran.
 /// </summary>
 public static class CellFingerprint
 {
@@ -20,6 +21,15 @@ public static class CellFingerprint
     public static string Describe(ModelSpec model, SuiteSpec suite, EndpointSpec? endpoint, string sdkVersion, FileHashCache hashes)
     {
         Harnesses.TryGetVersion(suite.Harness, out string? harnessVersion);
+        return Describe(model, suite, endpoint, sdkVersion, hashes, harnessVersion);
+    }
+
+    /// <summary>Suite metadata that only selects, bounds or judges a run and cannot change its result: editing it reruns
+    /// nothing (<c>CompareThreshold</c> is read by the Compare target, after the fact).</summary>
+    private static readonly string[] s_selectionOnlyMetadata = ["Models", "Timeout", "CompareThreshold"];
+
+    internal static string Describe(ModelSpec model, SuiteSpec suite, EndpointSpec? endpoint, string sdkVersion, FileHashCache hashes, string harnessVersion)
+    {
         var document = new JsonObject
         {
             ["schema_version"] = Envelopes.Envelope.CurrentSchemaVersion,
@@ -35,7 +45,7 @@ public static class CellFingerprint
             ["suite"] = new JsonObject
             {
                 ["name"] = suite.Name,
-                ["metadata"] = ToJson(suite.Metadata),
+                ["metadata"] = ToJson(suite.Metadata, s_selectionOnlyMetadata),
                 ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
             },
             ["endpoint"] = endpoint is null ? null : new JsonObject { ["base_url"] = endpoint.BaseUrl, ["metadata"] = ToJson(endpoint.Metadata) },
@@ -45,6 +55,7 @@ public static class CellFingerprint
 
     public static string Hash(string canonical) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
 
-    private static JsonObject ToJson(SortedDictionary<string, string> metadata) =>
-        new(metadata.Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value)));
+    private static JsonObject ToJson(SortedDictionary<string, string> metadata, string[]? except = null) =>
+        new(metadata.Where(p => except is null || !except.Contains(p.Key, StringComparer.OrdinalIgnoreCase))
+                    .Select(p => new KeyValuePair<string, JsonNode?>(p.Key, p.Value)));
 }

@@ -56,7 +56,9 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
 
     private Envelope Convert(BenchCell cell, HarnessOutput output, string startedAt, IBenchProgress progress)
     {
-        ResultConverters.TryGet(output.Converter, out IResultConverter converter);
+        if (!ResultConverters.TryGet(output.Converter, out IResultConverter converter))
+            throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, output.Converter, output.RawResultPath,
+                $"there is no converter of that kind (known: {string.Join(", ", ResultConverters.Kinds)})"));
         var context = new ConverterContext
         {
             Suite = cell.Suite.Category,
@@ -77,6 +79,11 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
         catch (ConversionException e)
         {
             throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, converter.Kind, output.RawResultPath, e.Message));
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException or UnauthorizedAccessException or OutOfMemoryException))
+        {
+            // A converter tripping over input it did not foresee fails this cell, never the whole Bench run.
+            throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, converter.Kind, output.RawResultPath, $"{e.GetType().Name}: {e.Message}"));
         }
         envelope.ModelRevision ??= cell.Model.Revision;
         envelope.Quantization ??= cell.Model.Quantization;

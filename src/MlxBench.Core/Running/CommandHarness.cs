@@ -4,9 +4,9 @@ using MlxBench.Core.Cells;
 namespace MlxBench.Core.Running;
 
 /// <summary>
-/// The <c>command</c> harness: runs the suite's <c>Command</c> through the shell once per cell, with
-/// <c>MLXBENCH_MODEL</c>, <c>MLXBENCH_SUITE</c>, <c>MLXBENCH_BASE_URL</c> and <c>MLXBENCH_OUTPUT</c> set, and expects
-/// the raw result at <c>MLXBENCH_OUTPUT</c>.
+/// The <c>command</c> harness: runs the suite's <c>Command</c> through the shell once per cell, in the project folder,
+/// with the variables of <see cref="Variables"/> set (plus <c>MLXBENCH_RUN_ID</c>, which marks every process of the
+/// cell), and expects the raw result at <c>MLXBENCH_OUTPUT</c>. Processes the command leaves running end with the cell.
 /// </summary>
 public sealed class CommandHarness : ICellHarness
 {
@@ -27,7 +27,9 @@ public sealed class CommandHarness : ICellHarness
         return new HarnessOutput(output, cell.Suite.Converter);
     }
 
-    /// <summary>The environment a command sees, documented in the README's command harness section.</summary>
+    /// <summary>The environment a command sees: the model's id, name, local file and revision, the suite's name, the
+    /// endpoint's base URL, where to write the result and the cell's folder. A variable the cell has no value for is
+    /// removed, so a value inherited from the build never passes for the cell's.</summary>
     internal static IEnumerable<KeyValuePair<string, string?>> Variables(BenchCell cell, string output, CellPaths paths)
     {
         yield return new("MLXBENCH_MODEL", cell.Model.Id);

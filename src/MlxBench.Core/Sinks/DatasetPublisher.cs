@@ -20,7 +20,16 @@ public sealed class DatasetPublisher(IDatasetSink sink, SchemaValidator validato
         var pending = new List<(string EnvelopePath, Shard Shard)>();
         foreach (string path in envelopePaths)
         {
-            string text = await File.ReadAllTextAsync(path, cancellationToken);
+            string text;
+            try
+            {
+                text = await File.ReadAllTextAsync(path, cancellationToken);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                problems.Add(BenchDiagnostic.Error("Validate.Unreadable", path, e.Message).InFile(path));
+                continue;
+            }
             IReadOnlyList<SchemaError> errors = validator.Validate(text);
             if (errors.Count > 0)
             {
