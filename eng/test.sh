@@ -41,6 +41,33 @@ passed=$((passed + lint_pass)); failed=$((failed + lint_fail))
 
 dotnet build-server shutdown >/dev/null 2>&1 || true
 
+# Native engine (CTest): configure and build native/ into artifacts/native/test, run every registered test and add
+# ctest's counts ("N% tests passed, F tests failed out of T"; skipped tests are listed apart) to the totals.
+native_build="$repo/artifacts/native/test"
+if ! command -v cmake >/dev/null || ! command -v ctest >/dev/null; then
+  echo "eng/test.sh: cmake/ctest not found; run eng/setup.sh (native tests not run)" >&2
+  failed=$((failed + 1)); status=1
+else
+  generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+  if { [ -f "$native_build/CMakeCache.txt" ] || cmake -S native -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=ON; } > "$log/native-configure.log" 2>&1 \
+     && cmake --build "$native_build" --parallel 2 > "$log/native-build.log" 2>&1; then
+    ctest --test-dir "$native_build" --parallel 2 --output-on-failure 2>&1 | tee "$log/native-ctest.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    nt=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/native-ctest.log" | tail -1)
+    if [ -z "$nt" ]; then
+      echo "eng/test.sh: ctest printed no summary" >&2; failed=$((failed + 1)); status=1
+    else
+      nf=${nt% *} ntot=${nt#* }
+      ns=$(grep -c '(Skipped)' "$log/native-ctest.log" || true)
+      passed=$((passed + ntot - nf - ns)); failed=$((failed + nf)); skipped=$((skipped + ns))
+    fi
+  else
+    echo "eng/test.sh: native build failed; see $log/native-configure.log and $log/native-build.log" >&2
+    tail -20 "$log/native-build.log" >&2
+    failed=$((failed + 1)); status=1
+  fi
+fi
+
 line="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
 echo "$line"

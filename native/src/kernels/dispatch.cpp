@@ -43,10 +43,18 @@ const Kernels & kernels_select() {
         if (force) {
             if (!std::strcmp(force, "generic")) best = &kernels_generic();
             else if (!std::strcmp(force, "avx2") && cpu().avx2 && cpu().fma && kernels_avx2()) best = kernels_avx2();
+            else if (!std::strcmp(force, "avx512") && cpu().avx512 && kernels_avx512()) best = kernels_avx512();
         }
         return best;
     }();
     return *chosen;
+}
+
+std::vector<const Kernels *> kernels_available() {
+    std::vector<const Kernels *> v{&kernels_generic()};
+    if (cpu().avx2 && cpu().fma && cpu().f16c && kernels_avx2()) v.push_back(kernels_avx2());
+    if (cpu().avx512 && kernels_avx512()) v.push_back(kernels_avx512());
+    return v;
 }
 
 const char * cpu_features_string() {

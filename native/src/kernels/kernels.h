@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "../common.h"
 #include "../tensor_types.h"
@@ -34,6 +35,8 @@ const Kernels * kernels_avx2();    // nullptr when not compiled in
 const Kernels * kernels_avx512();  // nullptr when not compiled in
 // Best table for this CPU; MLXB_KERNELS=generic|avx2|avx512 in the environment forces one (for tests/benchmarks).
 const Kernels & kernels_select();
+// Every table this CPU can run, generic first (tests compare each against the generic one).
+std::vector<const Kernels *> kernels_available();
 const char * cpu_features_string();
 
 // Scalar helpers shared by all variants (not hot).

@@ -1,0 +1,162 @@
+// Every kernel table this CPU can run, against a double-precision product of the same (dequantized) operands, at
+// awkward sizes: odd row and token counts, row ranges that start mid-tile, k not a multiple of the vector width.
+#include <cmath>
+
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+using namespace mlxb_test;
+
+namespace {
+
+std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::vector<float> v(n);
+    uint32_t s = seed * 2654435761u + 1;
+    for (float & x : v) {
+        s = s * 1664525u + 1013904223u;
+        x = scale * ((float)(s >> 8) / (float)(1u << 24) * 2.0f - 1.0f);
+    }
+    return v;
+}
+
+struct Quantized {
+    std::vector<uint8_t> bytes;
+    std::vector<float> deq;  // what the weights are after quantization
+};
+
+Quantized make_weights(mlxb::TensorType t, int64_t rows, int64_t cols, uint32_t seed) {
+    std::vector<float> w = randoms((size_t)(rows * cols), seed);
+    Quantized q;
+    const int64_t rb = mlxb::row_bytes(t, cols);
+    q.bytes.resize((size_t)(rows * rb));
+    q.deq.resize(w.size());
+    for (int64_t r = 0; r < rows; r++) {
+        mlxb::quantize_row(t, &w[r * cols], &q.bytes[r * rb], cols);
+        mlxb::dequantize_row(t, &q.bytes[r * rb], &q.deq[r * cols], cols);
+    }
+    return q;
+}
+
+// Worst |got - exact| / (sum_k |w_k x_k| + tiny) over the output: scale-free, so one bound fits all sizes.
+constexpr double MAX_FLOAT_REL = 1e-5;  // float32 accumulation of <= 1024 terms: ~1e-6 typical
+constexpr double MAX_Q8_REL = 2e-2;     // activations rounded to 8 bits per block (relative to |w||x| mass)
+
+class KernelTables : public ::testing::TestWithParam<int> {
+protected:
+    const mlxb::Kernels * k() {
+        auto all = mlxb::kernels_available();
+        if ((size_t)GetParam() >= all.size()) return nullptr;
+        return all[GetParam()];
+    }
+};
+
+}  // namespace
+
+TEST_P(KernelTables, GemmMatchesDoublePrecisionForEveryType) {
+    const mlxb::Kernels * K = k();
+    if (!K) GTEST_SKIP() << "this CPU has no kernel table #" << GetParam();
+    using T = mlxb::TensorType;
+    for (T type : {T::F32, T::F16, T::BF16, T::Q8_0, T::Q4_0}) {
+        const bool quant = type == T::Q8_0 || type == T::Q4_0;
+        for (int64_t cols : {32, 96, 288, 1024}) {
+            const int64_t rows = 19;
+            Quantized W = make_weights(type, rows, cols, (uint32_t)cols);
+            for (int64_t n_tok : {1, 2, 3, 5, 13, 50}) {
+                std::vector<float> X = randoms((size_t)(n_tok * cols), 99 + (uint32_t)n_tok);
+                std::vector<mlxb::BlockQ8x> XQ((size_t)(n_tok * cols / 32));
+                for (int64_t t = 0; t < n_tok; t++) K->quantize_q8x(&X[t * cols], &XQ[t * cols / 32], cols);
+                for (auto range : {std::pair<int64_t, int64_t>{0, rows}, {5, 16}, {7, 8}}) {
+                    std::vector<float> Y((size_t)(n_tok * rows), NAN);
+                    switch (type) {
+                    case T::F32: K->gemm_f32((const float *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+                    case T::F16: K->gemm_f16((const uint16_t *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+                    case T::BF16: K->gemm_bf16((const uint16_t *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+                    case T::Q8_0: K->gemm_q8_0((const mlxb::BlockQ8_0 *)W.bytes.data(), XQ.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+                    case T::Q4_0: K->gemm_q4_0((const mlxb::BlockQ4_0 *)W.bytes.data(), XQ.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+                    }
+                    double worst = 0;
+                    for (int64_t t = 0; t < n_tok; t++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float y = Y[t * rows + r];
+                            if (r < range.first || r >= range.second) {
+                                ASSERT_TRUE(std::isnan(y)) << "wrote outside its row range";
+                                continue;
+                            }
+                            double exact = 0, mass = 1e-30;
+                            for (int64_t c = 0; c < cols; c++) {
+                                exact += (double)W.deq[r * cols + c] * X[t * cols + c];
+                                mass += std::fabs((double)W.deq[r * cols + c] * X[t * cols + c]);
+                            }
+                            worst = std::max(worst, std::fabs(y - exact) / mass);
+                        }
+                    EXPECT_LT(worst, quant ? MAX_Q8_REL : MAX_FLOAT_REL)
+                        << K->name << " " << mlxb::tensor_type_name(type) << " cols=" << cols << " n_tok=" << n_tok
+                        << " rows [" << range.first << "," << range.second << ")";
+                }
+            }
+        }
+    }
+}
+
+TEST_P(KernelTables, ActivationQuantizationIsBitIdenticalToGeneric) {
+    const mlxb::Kernels * K = k();
+    if (!K) GTEST_SKIP() << "this CPU has no kernel table #" << GetParam();
+    std::vector<float> x = randoms(1024, 5, 3.0f);
+    x[40] = 0.5f * (x[41] = 127.0f);  // exact ties of the rounding
+    std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // an all-zero block
+    std::vector<mlxb::BlockQ8x> a(32), b(32);
+    mlxb::kernels_generic().quantize_q8x(x.data(), a.data(), 1024);
+    K->quantize_q8x(x.data(), b.data(), 1024);
+    for (int i = 0; i < 32; i++) {
+        EXPECT_EQ(a[i].d, b[i].d) << "block " << i;
+        for (int j = 0; j < 32; j++) EXPECT_EQ(a[i].qs[j], b[i].qs[j]) << "block " << i << " element " << j;
+    }
+}
+
+TEST_P(KernelTables, DotAndAxpyAtAwkwardLengths) {
+    const mlxb::Kernels * K = k();
+    if (!K) GTEST_SKIP() << "this CPU has no kernel table #" << GetParam();
+    for (int64_t n : {1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 48, 63, 64, 65, 127, 128, 129}) {
+        std::vector<float> a = randoms(n, 1), b = randoms(n, 2);
+        double exact = 0, mass = 1e-30;
+        for (int64_t i = 0; i < n; i++) exact += (double)a[i] * b[i], mass += std::fabs((double)a[i] * b[i]);
+        EXPECT_LT(std::fabs(K->dot_f32(a.data(), b.data(), n) - exact) / mass, MAX_FLOAT_REL) << K->name << " n=" << n;
+        std::vector<float> y = b;
+        K->axpy_f32(0.75f, a.data(), y.data(), n);
+        for (int64_t i = 0; i < n; i++) EXPECT_NEAR(y[i], b[i] + 0.75 * a[i], 1e-6) << K->name << " n=" << n;
+    }
+}
+
+// Index into kernels_available(): 0 generic, then the ISA tables the CPU supports (avx2, avx512).
+std::string table_name(const ::testing::TestParamInfo<int> & i) { return mlxb::kernels_available()[i.param]->name; }
+std::vector<int> table_indices() {
+    std::vector<int> v;
+    for (size_t i = 0; i < mlxb::kernels_available().size(); i++) v.push_back((int)i);
+    return v;
+}
+INSTANTIATE_TEST_SUITE_P(Cpu, KernelTables, ::testing::ValuesIn(table_indices()), table_name);
+
+TEST(Kernels, QuantizersFollowGgmlReference) {
+    // Q4_0: d = max / -8 where max is the signed value of largest magnitude; q = min(15, (int8)(x/d + 8.5)).
+    float x[32];
+    for (int i = 0; i < 32; i++) x[i] = (float)(i - 10) / 4.0f;  // max |x| = 21/4 at i = 31 (positive)
+    mlxb::BlockQ4_0 b4;
+    mlxb::quantize_row(mlxb::TensorType::Q4_0, x, &b4, 32);
+    EXPECT_EQ(mlxb::fp16_to_fp32(b4.d), mlxb::fp16_to_fp32(mlxb::fp32_to_fp16(5.25f / -8.0f)));
+    EXPECT_EQ(b4.qs[15] >> 4, 0);    // element 31 = max -> (max/d + 8.5) = 0.5 -> 0
+    EXPECT_EQ(b4.qs[10] & 15, 8);    // element 10 = 0 -> 8
+    float back[32];
+    mlxb::dequantize_row(mlxb::TensorType::Q4_0, &b4, back, 32);
+    EXPECT_FLOAT_EQ(back[31], -8 * mlxb::fp16_to_fp32(b4.d));
+    // Q8_0: d = amax / 127, q = round(x / d).
+    mlxb::BlockQ8_0 b8;
+    mlxb::quantize_row(mlxb::TensorType::Q8_0, x, &b8, 32);
+    EXPECT_EQ(b8.qs[31], 127);
+    EXPECT_EQ(b8.qs[10], 0);
+    EXPECT_EQ(b8.qs[0], (int8_t)std::round(-2.5f / (5.25f / 127.0f)));
+    // Half precision conversions: exact round trip of every finite half.
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue;
+        ASSERT_EQ(mlxb::fp32_to_fp16(mlxb::fp16_to_fp32((uint16_t)h)), (uint16_t)h) << h;
+    }
+}
