@@ -16,7 +16,7 @@ internal static unsafe class EngineReference
         MlxbContextParams parameters = NativeMethods.ContextDefaultParams();
         parameters.NCtx = 512;
         parameters.NBatch = Math.Max(prompt.Length, 1);
-        parameters.NThreads = 2;
+        parameters.NThreads = 1;
         nint ctx;
         EngineException.ThrowIfFailed(NativeMethods.ContextNew(model.Handle, &parameters, &ctx), "mlxb_context_new");
         try

@@ -38,7 +38,8 @@ internal sealed class TestServer : IAsyncDisposable
             ServedModelName = "stories260K-test",
             Port = 0,
             EngineLibrary = EngineLibrary,
-            Scheduler = new SchedulerOptions { Parallel = 4, ContextSize = 512, Threads = 2 },
+            // One compute thread: CI runs test assemblies side by side on 2 cores, and a spinning pool degrades badly when oversubscribed.
+            Scheduler = new SchedulerOptions { Parallel = 4, ContextSize = 512, Threads = 1 },
         };
         if (configure is not null) options = configure(options);
         WebApplication app = ServerApp.Build(options);

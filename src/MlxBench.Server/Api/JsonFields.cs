@@ -16,7 +16,12 @@ internal readonly struct JsonFields(JsonElement root)
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 64 }, cancellationToken);
+            // Read whole (Kestrel caps the size) so invalid UTF-8 is refused here, not when a string is first read.
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body, cancellationToken);
+            ReadOnlyMemory<byte> bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes.Span)) throw ApiError.BadRequest("The request body is not valid UTF-8.");
+            document = JsonDocument.Parse(bytes.ToArray(), new JsonDocumentOptions { MaxDepth = 64 });
         }
         catch (JsonException e)
         {
