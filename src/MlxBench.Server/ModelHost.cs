@@ -19,6 +19,8 @@ internal sealed record ServerOptions
     public SchedulerOptions Scheduler { get; init; } = new();
     /// <summary>Exit when this process is gone (the SDK passes its own id, so a killed build leaves no server).</summary>
     public int? ParentProcessId { get; init; }
+    /// <summary>Test seam: awaited before the model loads, to observe the server while it is loading.</summary>
+    internal Func<Task>? BeforeLoad { get; init; }
 }
 
 internal enum HostState { Loading, Ready, Failed }

@@ -42,8 +42,9 @@ internal static class ServerApp
         app.MapFallback(() => new ApiError(404, "No such route. This server serves /v1/models, /v1/completions, /v1/chat/completions, /tokenize, /detokenize, /tokenizer_info, /health and /metrics.").ToResult());
 
         ILogger log = app.Logger;
-        app.Lifetime.ApplicationStarted.Register(() => _ = Task.Run(() =>
+        app.Lifetime.ApplicationStarted.Register(() => _ = Task.Run(async () =>
         {
+            if (options.BeforeLoad is { } gate) await gate();
             var clock = Stopwatch.StartNew();
             if (host.Load())
                 log.LogInformation("ready: {Model} ({Path}) in {Seconds:0.00} s; context {Context} x {Parallel} sequences, {Threads} threads; chat template: {Template}; engine: {Engine}",

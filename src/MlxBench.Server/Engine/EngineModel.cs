@@ -54,10 +54,20 @@ internal sealed unsafe class EngineModel : IDisposable
     public string? ChatTemplate { get; }
     public string Architecture { get; }
 
-    public static EngineModel Load(string path)
+    public static EngineModel Load(string path) => Load(path, vocabOnly: false);
+
+    /// <summary>Only the vocabulary and metadata (a vocab-only GGUF has no tensors).</summary>
+    internal static EngineModel LoadVocabOnly(string path, string? engineLibrary)
+    {
+        EngineLibrary.Configure(engineLibrary);
+        return Load(path, vocabOnly: true);
+    }
+
+    private static EngineModel Load(string path, bool vocabOnly)
     {
         nint handle;
         MlxbModelParams parameters = NativeMethods.ModelDefaultParams();
+        parameters.VocabOnly = vocabOnly ? 1 : 0;
         int status = NativeMethods.ModelLoad(path, &parameters, &handle);
         EngineException.ThrowIfFailed(status, "mlxb_model_load");
         return new EngineModel(handle, path);

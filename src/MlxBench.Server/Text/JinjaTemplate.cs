@@ -707,10 +707,12 @@ internal sealed class JinjaTemplate
                 return t.Negated ? !result : result;
             case Unary u:
                 object? operand = Eval(u.Operand, scope);
-                return u.Op == "not" ? !Truthy(operand) : operand switch
+                if (u.Op == "not") return !Truthy(operand);
+                // Arms typed object: a switch of long and double arms would widen every result to double.
+                return operand switch
                 {
-                    long x => -x,
-                    double x => -x,
+                    long x => (object)(-x),
+                    double x => (object)(-x),
                     _ => throw new JinjaException($"cannot negate {TypeName(operand)}"),
                 };
             case Binary b when b.Op == "and":
@@ -749,8 +751,8 @@ internal sealed class JinjaTemplate
                 return (a, b) switch
                 {
                     (string x, string y) => x + y,
-                    (long x, long y) => x + y,
-                    (long or double, long or double) => ToDouble(a) + ToDouble(b),
+                    (long x, long y) => (object)(x + y),
+                    (long or double, long or double) => (object)(ToDouble(a) + ToDouble(b)),
                     (List<object?> x, List<object?> y) => x.Concat(y).ToList(),
                     _ => throw new JinjaException($"cannot add {TypeName(a)} and {TypeName(b)}"),
                 };
@@ -794,7 +796,7 @@ internal sealed class JinjaTemplate
     };
 
     private static object Arith(object? a, object? b, Func<long, long, long> onLong, Func<double, double, double> onDouble) =>
-        a is long x && b is long y ? onLong(x, y) : onDouble(ToDouble(a), ToDouble(b));
+        a is long x && b is long y ? (object)onLong(x, y) : onDouble(ToDouble(a), ToDouble(b));
 
     private static object? GetItem(object? target, object? key)
     {
