@@ -30,6 +30,8 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
 
     public void Report(BenchDiagnostic diagnostic) => log.Log(diagnostic);
 
+    public void EndpointMessage(string message) => log.LogMessage(MessageImportance.High, "  {0}", message);
+
     public void Summarize(IReadOnlyList<CellOutcome> outcomes)
     {
         int ran = outcomes.Count(o => o.State == CellState.Ran);
