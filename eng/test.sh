@@ -10,6 +10,25 @@ passed=0 failed=0 skipped=0 status=0
 log="$repo/artifacts/test-logs"
 mkdir -p "$log"
 
+# Native engine: configure and build native/ (library, CLI and GoogleTest suite) into artifacts/native/build first;
+# the managed test projects load the library from there (eng/Engine.targets), and CTest runs last.
+native_build="$repo/artifacts/native/build"
+native_ok=0
+if ! command -v cmake >/dev/null || ! command -v ctest >/dev/null; then
+  echo "eng/test.sh: cmake/ctest not found; run eng/setup.sh (native tests not run)" >&2
+  failed=$((failed + 1)); status=1
+else
+  generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
+  if { [ -f "$native_build/CMakeCache.txt" ] || cmake -S native -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=ON; } > "$log/native-configure.log" 2>&1 \
+     && cmake --build "$native_build" --parallel 2 > "$log/native-build.log" 2>&1; then
+    native_ok=1
+  else
+    echo "eng/test.sh: native build failed; see $log/native-configure.log and $log/native-build.log" >&2
+    tail -20 "$log/native-build.log" >&2
+    failed=$((failed + 1)); status=1
+  fi
+fi
+
 # Managed suites (Microsoft.Testing.Platform): one aggregated summary for the whole solution.
 dotnet test --solution MlxBench.slnx -c Release 2>&1 | tee "$log/dotnet-test.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -41,30 +60,19 @@ passed=$((passed + lint_pass)); failed=$((failed + lint_fail))
 
 dotnet build-server shutdown >/dev/null 2>&1 || true
 
-# Native engine (CTest): configure and build native/ into artifacts/native/test, run every registered test and add
-# ctest's counts ("N% tests passed, F tests failed out of T"; skipped tests are listed apart) to the totals.
-native_build="$repo/artifacts/native/test"
-if ! command -v cmake >/dev/null || ! command -v ctest >/dev/null; then
-  echo "eng/test.sh: cmake/ctest not found; run eng/setup.sh (native tests not run)" >&2
-  failed=$((failed + 1)); status=1
-else
-  generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
-  if { [ -f "$native_build/CMakeCache.txt" ] || cmake -S native -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=ON; } > "$log/native-configure.log" 2>&1 \
-     && cmake --build "$native_build" --parallel 2 > "$log/native-build.log" 2>&1; then
-    ctest --test-dir "$native_build" --parallel 2 --output-on-failure 2>&1 | tee "$log/native-ctest.log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-    nt=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/native-ctest.log" | tail -1)
-    if [ -z "$nt" ]; then
-      echo "eng/test.sh: ctest printed no summary" >&2; failed=$((failed + 1)); status=1
-    else
-      nf=${nt% *} ntot=${nt#* }
-      ns=$(grep -c '(Skipped)' "$log/native-ctest.log" || true)
-      passed=$((passed + ntot - nf - ns)); failed=$((failed + nf)); skipped=$((skipped + ns))
-    fi
+
+# Native tests (CTest): add ctest's counts ("N% tests passed, F tests failed out of T"; skipped tests are listed
+# apart) to the totals.
+if [ "$native_ok" -eq 1 ]; then
+  ctest --test-dir "$native_build" --parallel 2 --output-on-failure 2>&1 | tee "$log/native-ctest.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  nt=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' "$log/native-ctest.log" | tail -1)
+  if [ -z "$nt" ]; then
+    echo "eng/test.sh: ctest printed no summary" >&2; failed=$((failed + 1)); status=1
   else
-    echo "eng/test.sh: native build failed; see $log/native-configure.log and $log/native-build.log" >&2
-    tail -20 "$log/native-build.log" >&2
-    failed=$((failed + 1)); status=1
+    nf=${nt% *} ntot=${nt#* }
+    ns=$(grep -c '(Skipped)' "$log/native-ctest.log" || true)
+    passed=$((passed + ntot - nf - ns)); failed=$((failed + nf)); skipped=$((skipped + ns))
   fi
 fi
 

@@ -1,5 +1,6 @@
 using MlxBench.Core.Cells;
 using MlxBench.Core.Diagnostics;
+using MlxBench.Core.Endpoints;
 using MlxBench.Core.Envelopes;
 using MlxBench.Core.Provenance;
 using MlxBench.Core.Running;
@@ -28,6 +29,11 @@ public sealed class RunBenchCells : Microsoft.Build.Utilities.Task, ICancelableT
     /// <summary>The <c>mlxbench</c> CLI (<c>mlxbench.dll</c>) that runs built-in harnesses out of process.</summary>
     public string? CliPath { get; set; }
 
+    /// <summary><c>MlxBench.Server.dll</c>, which <c>Server="native"</c> endpoints run (<c>MlxBenchServerPath</c>).</summary>
+    public string? ServerPath { get; set; }
+    /// <summary>The native engine library the server loads (<c>MlxBenchEngineLibrary</c>).</summary>
+    public string? EngineLibrary { get; set; }
+
     /// <summary>Set by MSBuild under <c>-question</c>: report cells that would run instead of running them.</summary>
     public bool FailIfNotIncremental { get; set; }
 
@@ -40,7 +46,20 @@ public sealed class RunBenchCells : Microsoft.Build.Utilities.Task, ICancelableT
         List<BenchCell> cells = Cells.Select(c => BenchCellJson.Deserialize(c.GetMetadata("Spec"))).ToList();
         var store = new CellStore(StateDirectory);
         var progress = new TaskProgress(Log, ProjectName);
-        var run = new BenchRun(store, CreateRunner) { Force = Force, QuestionOnly = FailIfNotIncremental };
+        var launcher = new EndpointLauncher(new EndpointLaunchSettings
+        {
+            ProjectDirectory = ProjectDirectory,
+            LogDirectory = Path.Combine(store.StateDirectory, "endpoints"),
+            ServerPath = ServerPath,
+            EngineLibrary = EngineLibrary,
+        });
+        // Servers start only when a cell that needs one runs, and are stopped when the run ends however it ends.
+        var run = new BenchRun(store, CreateRunner)
+        {
+            Force = Force,
+            QuestionOnly = FailIfNotIncremental,
+            Endpoints = new EndpointSessions(launcher, progress),
+        };
         IReadOnlyList<CellOutcome> outcomes = run.RunAsync(cells, progress, _cancel.Token).GetAwaiter().GetResult();
 
         Results = outcomes.Select(ToItem).ToArray();

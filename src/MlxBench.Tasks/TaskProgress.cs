@@ -41,6 +41,8 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
 
     public void Report(BenchDiagnostic diagnostic) => log.Log(diagnostic);
 
+    public void EndpointMessage(string message) => log.LogMessage(MessageImportance.High, "  {0}", message);
+
     /// <summary>Prints the run's table and writes it as <c>summary.md</c> in the state folder, and to the GitHub job
     /// summary when the build runs in GitHub Actions.</summary>
     public void Summarize(IReadOnlyList<CellOutcome> outcomes, string stateDirectory, string? githubStepSummary)

@@ -6,8 +6,19 @@ public sealed record DeclaredItem(string Name, IReadOnlyDictionary<string, strin
     public string? Get(string key) => Metadata.TryGetValue(key, out string? value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
 }
 
-/// <summary>A server the cells talk to. <see cref="BaseUrl"/> is the OpenAI-compatible root, e.g. http://127.0.0.1:8080/v1.</summary>
-public sealed record EndpointSpec(string Name, string BaseUrl, SortedDictionary<string, string> Metadata);
+/// <summary>A server the cells talk to. <see cref="BaseUrl"/> is the OpenAI-compatible root, e.g. http://127.0.0.1:8080/v1.
+/// A managed endpoint (<see cref="Server"/> or <see cref="Command"/>) is started by Bench itself: its BaseUrl is empty
+/// when planned and filled in once it runs (see <c>Endpoints/EndpointSessions</c>).</summary>
+public sealed record EndpointSpec(string Name, string BaseUrl, SortedDictionary<string, string> Metadata)
+{
+    /// <summary><c>Server="native"</c>: MlxBench's own server over the native engine.</summary>
+    public string? Server { get; init; }
+
+    /// <summary><c>Command="..."</c>: any server, started through the shell with <c>MLXBENCH_PORT</c> set.</summary>
+    public string? Command { get; init; }
+
+    public bool IsManaged => Server is not null || Command is not null;
+}
 
 /// <summary>A model as the cells see it: <see cref="Name"/> is unique in the project, <see cref="Id"/> is what the envelope records.</summary>
 public sealed record ModelSpec(

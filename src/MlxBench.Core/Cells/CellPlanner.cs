@@ -81,10 +81,9 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                 diagnostics.Add(BenchDiagnostic.Error("Items.Duplicate", "BenchEndpoint", item.Name));
                 continue;
             }
-            string? managed = item.Get("Server") is { } server ? $"Server=\"{server}\"" : item.Get("Command") is { } command ? $"Command=\"{command}\"" : null;
-            if (managed is not null && item.Get("BaseUrl") is null)
+            if (Endpoints.ManagedEndpoints.TryParse(item, diagnostics, out EndpointSpec? managed))
             {
-                diagnostics.Add(BenchDiagnostic.Error("Items.EndpointUnsupported", item.Name, managed));
+                if (managed is not null) specs[item.Name] = managed with { Metadata = Sorted(item.Metadata) };
                 continue;
             }
             if (item.Get("BaseUrl") is not { } baseUrl)
@@ -119,6 +118,12 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
             {
                 string defined = endpoints.Count == 0 ? "none" : string.Join(", ", endpoints.Keys);
                 diagnostics.Add(BenchDiagnostic.Error("Items.UndefinedEndpoint", name, endpoint, defined));
+                continue;
+            }
+            // The native server loads the model's file, so it needs one; a Command server is told about it and decides.
+            if (endpoint is not null && endpoints[endpoint].Server is not null && item.Get("File") is null)
+            {
+                diagnostics.Add(BenchDiagnostic.Error("Endpoint.NoModelFile", endpoint, name));
                 continue;
             }
             // A File that exists locally is hashed into the fingerprint; otherwise it names a file inside the

@@ -48,7 +48,11 @@ public static class CellFingerprint
                 ["metadata"] = ToJson(suite.Metadata, s_selectionOnlyMetadata),
                 ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
             },
-            ["endpoint"] = endpoint is null ? null : new JsonObject { ["base_url"] = endpoint.BaseUrl, ["metadata"] = ToJson(endpoint.Metadata) },
+            // A managed endpoint's URL is a random port chosen when it starts: its identity is what starts it (its
+            // metadata: Server or Command and their settings), with the model already identified above.
+            ["endpoint"] = endpoint is null ? null
+                : endpoint.IsManaged ? new JsonObject { ["managed"] = true, ["metadata"] = ToJson(endpoint.Metadata) }
+                : new JsonObject { ["base_url"] = endpoint.BaseUrl, ["metadata"] = ToJson(endpoint.Metadata) },
         };
         return CanonicalJson.Serialize(document);
     }

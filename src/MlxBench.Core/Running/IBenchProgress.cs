@@ -14,6 +14,9 @@ public interface IBenchProgress
     void CellFinished(CellOutcome outcome);
 
     void Report(BenchDiagnostic diagnostic);
+
+    /// <summary>A managed endpoint started, became ready or stopped (one line the user sees).</summary>
+    void EndpointMessage(string message) { }
 }
 
 /// <summary>What became of one cell.</summary>

@@ -1,0 +1,50 @@
+using System.Threading.Channels;
+
+namespace MlxBench.Server.Scheduling;
+
+/// <summary>How one sequence samples. Temperature 0 is greedy (argmax, lowest id on ties).</summary>
+internal readonly record struct SamplingSettings(float Temperature, float TopP, ulong Seed);
+
+/// <summary>One sequence for the scheduler: a prompt to evaluate, then up to <see cref="MaxTokens"/> tokens to generate.
+/// A request with <c>n</c> choices or a list of prompts becomes several jobs.</summary>
+internal sealed class SequenceJob
+{
+    public required int[] Prompt { get; init; }
+    /// <summary>0: only evaluate (score) the prompt.</summary>
+    public required int MaxTokens { get; init; }
+    /// <summary>Log-probabilities for every prompt token (echo with logprobs): the prompt is evaluated with logits
+    /// at every position.</summary>
+    public bool ScorePrompt { get; init; }
+    /// <summary>-1: no log-probabilities; otherwise the number of alternatives (top_logprobs) per position.</summary>
+    public int Logprobs { get; init; } = -1;
+    public SamplingSettings Sampling { get; init; }
+    public IReadOnlyList<string> Stop { get; init; } = [];
+    public CancellationToken Cancellation { get; init; }
+
+    internal CancellationTokenRegistration WakeOnCancel { get; set; }
+
+    internal Channel<SequenceEvent> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<SequenceEvent>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+
+    /// <summary>What the scheduler reports for this job, in order, ending with <see cref="SequenceFinished"/> or
+    /// <see cref="SequenceFailed"/> (or just completion, when the job was cancelled).</summary>
+    public ChannelReader<SequenceEvent> Events => Channel.Reader;
+}
+
+/// <summary>The log-probability of one token at one position, with the most likely alternatives (best first).</summary>
+internal sealed record TokenLogprob(int Token, float Logprob, int[] TopTokens, float[] TopLogprobs);
+
+internal abstract record SequenceEvent;
+
+/// <summary>Log-probabilities of the prompt's tokens; entry 0 is null (nothing predicts the first token).</summary>
+internal sealed record PromptScored(TokenLogprob?[] Positions) : SequenceEvent;
+
+/// <summary>A generated token and the text it releases (often empty while a stop sequence or a UTF-8 character is pending).</summary>
+internal sealed record TokenGenerated(int Token, string Text, TokenLogprob? Logprob) : SequenceEvent;
+
+internal enum FinishReason { Stop, Length }
+
+/// <summary>The end of a sequence: the last released text, why it ended, and its token counts.</summary>
+internal sealed record SequenceFinished(string Text, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens) : SequenceEvent;
+
+internal sealed record SequenceFailed(string Message) : SequenceEvent;

@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using MlxBench.Testing;
+
+namespace MlxBench.Server.Tests.Endpoints;
+
+/// <summary>
+/// End to end through the SDK (imported from source, with the freshly built task assembly, server and engine): a
+/// <c>.benchproj</c> with <c>Server="native"</c> and a <c>command</c> suite that calls <c>$MLXBENCH_BASE_URL</c>.
+/// <c>dotnet build -t:Bench</c> runs as a real process, as a user runs it.
+/// </summary>
+[TestClass]
+public sealed class ManagedEndpointSdkTests
+{
+    /// <summary>Calls the endpoint, records the URL it was given, and writes a v1 envelope with what the server said.</summary>
+    private const string SuiteScript = """
+        set -e
+        echo "$MLXBENCH_BASE_URL" > "$MLXBENCH_CELL_DIR/base_url.txt"
+        response=$(curl -sf "$MLXBENCH_BASE_URL/completions" -H 'Content-Type: application/json' \
+          -d "{\"model\": \"$MLXBENCH_MODEL\", \"prompt\": \"Once upon a time\", \"max_tokens\": 8, \"temperature\": 0}")
+        tokens=$(echo "$response" | sed -n 's/.*"completion_tokens":\([0-9]*\).*/\1/p')
+        cat > "$MLXBENCH_OUTPUT" <<JSON
+        {"schema_version": "1", "timestamp": "2026-04-24T18:30:00Z", "git_sha": "aaa3ff3", "trigger": "local",
+         "suite": "throughput", "model": "$MLXBENCH_MODEL",
+         "system": {"os": "Linux", "chip": "x86-64", "memory_gb": 24},
+         "results": [{"name": "smoke", "metric": "completion_tokens", "value": $tokens, "unit": "tokens"}], "errors": []}
+        JSON
+        """;
+
+    private static string Project(TempDirectory dir, string command, string? engineLibrary) => $"""
+        <Project>
+          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.props" />
+          <PropertyGroup>
+            <MlxBenchTasksAssembly>{Paths.TasksAssembly}</MlxBenchTasksAssembly>
+            <MlxBenchServerPath>{Paths.ServerDll}</MlxBenchServerPath>
+            <MlxBenchEngineLibrary>{engineLibrary}</MlxBenchEngineLibrary>
+            <BenchGitSha>0123456789abcdef0123456789abcdef01234567</BenchGitSha>
+          </PropertyGroup>
+          <ItemGroup>
+            <BenchEndpoint Include="engine" Server="native" Parallel="2" ContextSize="512" Threads="1" />
+            <BenchModel Include="karpathy/tinyllamas" File="{TestServer.Stories260K}" Endpoint="engine" />
+            <BenchSuite Include="throughput" Harness="command" Command="{command}" Timeout="120" />
+          </ItemGroup>
+          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.targets" />
+        </Project>
+        """;
+
+    private static (int ExitCode, string Output) Bench(string project)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(project)!,
+        };
+        foreach (string a in (string[])["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"]) start.ArgumentList.Add(a);
+        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("dotnet build -t:Bench did not finish within 5 minutes:\n" + stdout.Result);
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string EndpointLog(TempDirectory dir) =>
+        Directory.GetFiles(dir.Combine("obj", "bench", "endpoints"), "*.log").Single();
+
+    private static void AssertStopped(string log, string output)
+    {
+        (int pid, int port) = Paths.FromLog(log);
+        Assert.IsFalse(Paths.IsRunning(pid), $"server process {pid} is still running after the build\n{output}");
+        Assert.ThrowsExactly<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose(), "nothing listens on the server's port any more");
+        StringAssert.Contains(File.ReadAllText(log), "# stopped");
+    }
+
+    [TestMethod]
+    public void NativeEndpoint_IsStartedForTheCommandSuite_ThenStopped_AndNotStartedWhenUpToDate()
+    {
+        using var dir = new TempDirectory("mlxb-sdk");
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", TestServer.EngineLibrary));
+
+        (int exit, string output) = Bench(project);
+
+        Assert.AreEqual(0, exit, output);
+        StringAssert.Contains(output, "engine: starting the native server for karpathy/tinyllamas");
+        StringAssert.Contains(output, "throughput/karpathy/tinyllamas: ran");
+        string log = EndpointLog(dir);
+        (_, int port) = Paths.FromLog(log);
+        string cellDir = Directory.GetDirectories(dir.Combine("obj", "bench", "throughput", "karpathy-tinyllamas")).Single();
+        Assert.AreEqual($"http://127.0.0.1:{port}/v1", File.ReadAllText(Path.Combine(cellDir, "base_url.txt")).Trim(), "MLXBENCH_BASE_URL is the started server's /v1 URL");
+        JsonNode envelope = JsonNode.Parse(File.ReadAllText(Path.Combine(cellDir, "envelope.json")))!;
+        Assert.AreEqual(8, (int)envelope["results"]![0]!["value"]!, "the suite got its numbers from the server");
+        AssertStopped(log, output);
+        DateTime logWritten = File.GetLastWriteTimeUtc(log);
+
+        // Nothing changed: the cell is up to date (the port is not part of its fingerprint) and no server starts.
+        (exit, output) = Bench(project);
+        Assert.AreEqual(0, exit, output);
+        StringAssert.Contains(output, "throughput/karpathy/tinyllamas: up to date");
+        Assert.IsFalse(output.Contains("starting the native server", StringComparison.Ordinal), output);
+        Assert.AreEqual(logWritten, File.GetLastWriteTimeUtc(log));
+    }
+
+    [TestMethod]
+    public void FailingSuite_FailsTheBuild_AndStillLeavesNoServerBehind()
+    {
+        using var dir = new TempDirectory("mlxb-sdk");
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; exit 3", TestServer.EngineLibrary));
+
+        (int exit, string output) = Bench(project);
+
+        Assert.AreNotEqual(0, exit, output);
+        StringAssert.Contains(output, "MLXB2001");
+        string cellDir = Directory.GetDirectories(dir.Combine("obj", "bench", "throughput", "karpathy-tinyllamas")).Single();
+        Assert.IsTrue(File.Exists(Path.Combine(cellDir, "base_url.txt")), "the suite ran against the server before failing");
+        Assert.IsFalse(File.Exists(Path.Combine(cellDir, "envelope.json")), "a failed cell records nothing");
+        AssertStopped(EndpointLog(dir), output);
+    }
+
+    [TestMethod]
+    public void NativeEndpoint_WithAMissingEngineLibrary_FailsWithACodedError_AndStartsNoServer()
+    {
+        using var dir = new TempDirectory("mlxb-sdk");
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", engineLibrary: dir.Combine("no-such", "libmlxbench.so")));
+
+        (int exit, string output) = Bench(project);
+
+        Assert.AreNotEqual(0, exit, output);
+        StringAssert.Contains(output, "MLXB5006");
+        string endpoints = dir.Combine("obj", "bench", "endpoints");
+        Assert.IsFalse(Directory.Exists(endpoints) && Directory.EnumerateFiles(endpoints, "*.log").Any(), "no server was started");
+    }
+}
