@@ -50,11 +50,11 @@ public static class HtmlReportWriter
                 IReadOnlyList<LatencyChart> latency = model.Latency(suite);
                 Panel(html, "latency", suite, null, null, "Serving latency percentiles <small>latest run per model (and concurrency)</small>",
                     latency.Count == 0 ? "<p class=\"note\">No latency percentiles in this suite.</p>"
-                        : string.Concat(latency.Select(c => $"<h3>{Escape(c.Kind)} (ms)</h3>{GroupedBars(c.Percentiles, c.Series, c.Values, c.Kind + " ms")}")));
+                        : "<div class=\"charts\">" + string.Concat(latency.Select(c => $"<figure class=\"chart\" data-chart=\"{Escape(c.Kind)}\"><h3>{Escape(c.Kind)} (ms)</h3>{GroupedBars(c.Percentiles, c.Series, c.Values, c.Kind + " ms")}</figure>")) + "</div>");
                 var throughput = model.ThroughputByConcurrency(suite);
                 Panel(html, "throughput", suite, null, null, "Throughput vs concurrency",
                     throughput.Count == 0 ? "<p class=\"note\">No run in this suite records its concurrency (tag concurrency or max_concurrency).</p>"
-                        : string.Concat(throughput.Select(t => $"<h3>{Escape(t.Metric)}{UnitSuffix(t.Unit)}</h3>{Lines(t.Series, xIsTime: false, "concurrency", t.Unit)}")));
+                        : "<div class=\"charts\">" + string.Concat(throughput.Select(t => $"<figure class=\"chart\" data-chart=\"{Escape(t.Metric)}\"><h3>{Escape(t.Metric)}{UnitSuffix(t.Unit)}</h3>{Lines(t.Series, xIsTime: false, "concurrency", t.Unit)}</figure>")) + "</div>");
             }
         }
 
@@ -83,7 +83,7 @@ public static class HtmlReportWriter
             html.Append($"<tr data-model=\"{Escape(table.Models[m])}\"><td>{Escape(table.Models[m])}</td>");
             for (int t = 0; t < table.Tasks.Count; t++)
                 html.Append(table.Values[m, t] is { } v
-                    ? $"<td data-task=\"{Escape(table.Tasks[t])}\" data-value=\"{Num(v)}\">{v.ToString("0.0000", s_invariant)}</td>"
+                    ? $"<td data-task=\"{Escape(table.Tasks[t])}\" data-value=\"{Exact(v)}\">{v.ToString("0.0000", s_invariant)}</td>"
                     : "<td class=\"missing\">–</td>");
             html.Append("</tr>");
         }
@@ -92,7 +92,11 @@ public static class HtmlReportWriter
 
     private static string Index(ReportModel model, string suite, string task, string metric)
     {
-        var suites = model.Suites.ToDictionary(s => s, s => new { tasks = model.Tasks(s).ToDictionary(t => t, t => model.Metrics(s, t)) });
+        var suites = model.Suites.ToDictionary(s => s, s =>
+        {
+            (string defaultTask, string defaultMetric) = model.DefaultFor(s);
+            return new { tasks = model.Tasks(s).ToDictionary(t => t, t => model.Metrics(s, t)), task = defaultTask, metric = defaultMetric };
+        });
         // The default encoder escapes <, > and &, so the JSON cannot close the script element.
         return JsonSerializer.Serialize(new { @default = new { suite, task, metric }, suites });
     }

@@ -59,16 +59,30 @@ public sealed partial class ReportModel
         return candidates.Select(c => c.Key).FirstOrDefault(("", "", ""));
     }
 
-    /// <summary>The latest row per model, sorted by value, largest first.</summary>
+    /// <summary>The metric a suite opens on: the headline serving throughput for serving suites, the viewer's
+    /// exact_match_flexible where the suite has it, else the suite's most common metric.</summary>
+    public (string Task, string Metric) DefaultFor(string suite)
+    {
+        (string Suite, string Task, string Metric) overall = DefaultSelection();
+        if (overall.Suite == suite) return (overall.Task, overall.Metric);
+        var rows = _rows.Where(r => r.Suite == suite).ToList();
+        foreach (string preferred in (string[])["throughput_output_toks_per_s", "exact_match_flexible", "accuracy"])
+            if (rows.FirstOrDefault(r => r.Metric == preferred) is { } row) return (row.Task, row.Metric);
+        var common = rows.GroupBy(r => (r.Task, r.Metric)).OrderByDescending(g => g.Select(r => r.Model).Distinct().Count())
+            .ThenBy(g => g.Key.Task, StringComparer.Ordinal).ThenBy(g => g.Key.Metric, StringComparer.Ordinal).First().Key;
+        return common;
+    }
+
+    /// <summary>The latest row per model (per model and concurrency for sweeps), sorted by value, largest first.</summary>
     public IReadOnlyList<ReportValue> Latest(string suite, string task, string metric) =>
-        Select(suite, task, metric).GroupBy(r => r.ModelShort)
+        Select(suite, task, metric).GroupBy(SeriesName)
             .Select(g => Newest(g))
-            .Select(r => new ReportValue(r.ModelShort, r.Value, r.Unit, r.Timestamp))
+            .Select(r => new ReportValue(SeriesName(r), r.Value, r.Unit, r.Timestamp))
             .OrderByDescending(v => v.Value).ThenBy(v => v.Series, StringComparer.Ordinal).ToList();
 
     /// <summary>Every run per model in time order (one point per run; a run repeated in several shards counts once).</summary>
     public IReadOnlyList<TrendSeries> Trend(string suite, string task, string metric) =>
-        Select(suite, task, metric).GroupBy(r => r.ModelShort).OrderBy(g => g.Key, StringComparer.Ordinal)
+        Select(suite, task, metric).GroupBy(SeriesName).OrderBy(g => g.First().ModelShort, StringComparer.Ordinal).ThenBy(g => g.First().Concurrency ?? 0)
             .Select(g => new TrendSeries(g.Key, g.GroupBy(r => r.Timestamp).OrderBy(t => t.Key)
                 .Select(t => Newest(t)).Select(r => new TrendPoint(r.Timestamp, r.Value, r.GitSha)).ToList()))
             .ToList();
@@ -76,11 +90,11 @@ public sealed partial class ReportModel
     public SummaryTable Table(string suite, string metric)
     {
         var rows = _rows.Where(r => r.Suite == suite && r.Metric == metric).ToList();
-        var models = rows.Select(r => r.ModelShort).Distinct().Order(StringComparer.Ordinal).ToList();
+        var models = rows.OrderBy(r => r.ModelShort, StringComparer.Ordinal).ThenBy(r => r.Concurrency ?? 0).Select(SeriesName).Distinct().ToList();
         var tasks = rows.Select(r => r.Task).Distinct().Order(StringComparer.Ordinal).ToList();
         var values = new double?[models.Count, tasks.Count];
-        foreach (var cell in rows.GroupBy(r => (r.ModelShort, r.Task)))
-            values[models.IndexOf(cell.Key.ModelShort), tasks.IndexOf(cell.Key.Task)] = Newest(cell).Value;
+        foreach (var cell in rows.GroupBy(r => (Series: SeriesName(r), r.Task)))
+            values[models.IndexOf(cell.Key.Series), tasks.IndexOf(cell.Key.Task)] = Newest(cell).Value;
         return new SummaryTable(metric, models, tasks, values);
     }
 
@@ -92,7 +106,8 @@ public sealed partial class ReportModel
         foreach (var kind in latency.GroupBy(x => x.Match.Groups["kind"].Value).OrderBy(g => KindOrder(g.Key)))
         {
             var percentiles = kind.Select(x => x.Match.Groups["stat"].Value).Distinct().OrderBy(PercentileOrder).ToList();
-            var bySeries = kind.GroupBy(x => SeriesName(x.Row)).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+            var bySeries = kind.GroupBy(x => SeriesName(x.Row))
+                .OrderBy(g => g.First().Row.ModelShort, StringComparer.Ordinal).ThenBy(g => g.First().Row.Concurrency ?? 0).ToList();
             var values = new double?[bySeries.Count, percentiles.Count];
             for (int s = 0; s < bySeries.Count; s++)
                 foreach (var stat in bySeries[s].GroupBy(x => x.Match.Groups["stat"].Value))

@@ -37,7 +37,7 @@ internal static class SvgCharts
             // Darker blue for larger values, as the viewer's Blues continuous scale.
             string fill = Blue(max <= 0 ? 1 : bar.Value / max);
             svg.Append(Format($"<text class=\"label\" x=\"{left - 8}\" y=\"{y + barHeight * 0.68}\" text-anchor=\"end\">{Escape(Shorten(bar.Series, 34))}</text>"));
-            svg.Append(Format($"<rect class=\"bar\" data-series=\"{Escape(bar.Series)}\" data-value=\"{Num(bar.Value)}\" x=\"{left}\" y=\"{y}\" width=\"{w:0.##}\" height=\"{barHeight}\" fill=\"{fill}\"><title>{Escape(bar.Series)}: {Num(bar.Value)} {Escape(bar.Unit)} ({bar.Timestamp:yyyy-MM-dd HH:mm} UTC)</title></rect>"));
+            svg.Append(Format($"<rect class=\"bar\" data-series=\"{Escape(bar.Series)}\" data-value=\"{Exact(bar.Value)}\" x=\"{left}\" y=\"{y}\" width=\"{w:0.##}\" height=\"{barHeight}\" fill=\"{fill}\"><title>{Escape(bar.Series)}: {Num(bar.Value)} {Escape(bar.Unit)} ({bar.Timestamp:yyyy-MM-dd HH:mm} UTC)</title></rect>"));
             svg.Append(Format($"<text class=\"value\" x=\"{left + w + 6:0.##}\" y=\"{y + barHeight * 0.68}\">{bar.Value.ToString("0.000", s_invariant)}</text>"));
         }
         double axisY = top + bars.Count * (barHeight + gap) + 4;
@@ -51,7 +51,7 @@ internal static class SvgCharts
     /// concurrency sweeps 1, 2, 4, ... do).</summary>
     public static string Lines(IReadOnlyList<XySeries> series, bool xIsTime, string xLabel, string yLabel)
     {
-        const int height = 320, left = 70, right = 20, top = 16, bottom = 70;
+        const int height = 330, left = 70, right = 44, top = 16, bottom = 80;
         var all = series.SelectMany(s => s.Points).ToList();
         var svg = Open(height, "line-chart");
         if (all.Count == 0) return svg.Append("</svg>").ToString();
@@ -78,7 +78,9 @@ internal static class SvgCharts
         foreach (double tick in shown)
         {
             string text = xIsTime ? DateTimeOffset.FromUnixTimeMilliseconds((long)tick).ToString("yyyy-MM-dd", s_invariant) : Tick(tick);
-            svg.Append(Format($"<text class=\"tick\" x=\"{X(tick):0.##}\" y=\"{top + plotH + 16}\" text-anchor=\"middle\">{text}</text>"));
+            // Labels at the plot's edges are anchored inward so they are not cut off.
+            string anchor = !xIsTime || shown.Count == 1 ? "middle" : tick == shown[0] ? "start" : tick == shown[^1] ? "end" : "middle";
+            svg.Append(Format($"<text class=\"tick\" x=\"{X(tick):0.##}\" y=\"{top + plotH + 16}\" text-anchor=\"{anchor}\">{text}</text>"));
         }
         svg.Append(Format($"<line class=\"axis\" x1=\"{left}\" y1=\"{top + plotH}\" x2=\"{Width - right}\" y2=\"{top + plotH}\"/>"));
         svg.Append(Format($"<text class=\"axis-label\" x=\"{left + plotW / 2:0.##}\" y=\"{top + plotH + 34}\" text-anchor=\"middle\">{Escape(xLabel)}{(log ? " (log scale)" : "")}</text>"));
@@ -93,10 +95,10 @@ internal static class SvgCharts
             foreach (XyPoint p in points)
             {
                 string at = xIsTime ? DateTimeOffset.FromUnixTimeMilliseconds((long)p.X).ToString("yyyy-MM-dd HH:mm", s_invariant) + " UTC" : Num(p.X);
-                svg.Append(Format($"<circle class=\"point\" data-series=\"{Escape(series[s].Series)}\" data-x=\"{Num(p.X)}\" data-value=\"{Num(p.Y)}\" cx=\"{X(p.X):0.##}\" cy=\"{Y(p.Y):0.##}\" r=\"4.5\" fill=\"{color}\"><title>{Escape(series[s].Series)}: {Num(p.Y)} at {at}</title></circle>"));
+                svg.Append(Format($"<circle class=\"point\" data-series=\"{Escape(series[s].Series)}\" data-x=\"{Exact(p.X)}\" data-value=\"{Exact(p.Y)}\" cx=\"{X(p.X):0.##}\" cy=\"{Y(p.Y):0.##}\" r=\"4.5\" fill=\"{color}\"><title>{Escape(series[s].Series)}: {Num(p.Y)} at {at}</title></circle>"));
             }
         }
-        Legend(svg, series.Select(s => s.Series).ToList(), top + plotH + 44);
+        Legend(svg, series.Select(s => s.Series).ToList(), top + plotH + 56);
         return svg.Append("</svg>").ToString();
     }
 
@@ -124,7 +126,7 @@ internal static class SvgCharts
             {
                 if (values[s, g] is not { } v) continue;
                 double h = v / yMax * plotH;
-                svg.Append(Format($"<rect class=\"bar\" data-series=\"{Escape(series[s])}\" data-group=\"{Escape(groups[g])}\" data-value=\"{Num(v)}\" x=\"{gx + s * barW:0.##}\" y=\"{top + plotH - h:0.##}\" width=\"{barW - 2:0.##}\" height=\"{h:0.##}\" fill=\"{Color(s)}\"><title>{Escape(series[s])} {Escape(groups[g])}: {Num(v)}</title></rect>"));
+                svg.Append(Format($"<rect class=\"bar\" data-series=\"{Escape(series[s])}\" data-group=\"{Escape(groups[g])}\" data-value=\"{Exact(v)}\" x=\"{gx + s * barW:0.##}\" y=\"{top + plotH - h:0.##}\" width=\"{barW - 2:0.##}\" height=\"{h:0.##}\" fill=\"{Color(s)}\"><title>{Escape(series[s])} {Escape(groups[g])}: {Num(v)}</title></rect>"));
             }
             svg.Append(Format($"<text class=\"tick\" x=\"{left + g * groupW + groupW / 2:0.##}\" y=\"{top + plotH + 16}\" text-anchor=\"middle\">{Escape(groups[g])}</text>"));
         }
@@ -173,6 +175,9 @@ internal static class SvgCharts
     private static string Tick(double v) => Math.Abs(v) >= 1000 ? v.ToString("#,0", s_invariant) : v.ToString("0.###", s_invariant);
 
     internal static string Num(double v) => v.ToString("0.######", s_invariant);
+
+    /// <summary>Round-trip form for data-* attributes: what a reader of the page gets back is the dataset's value.</summary>
+    internal static string Exact(double v) => v.ToString("R", s_invariant);
 
     private static string Shorten(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";
 

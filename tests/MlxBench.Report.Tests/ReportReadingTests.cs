@@ -78,7 +78,7 @@ public sealed class ReportReadingTests
         LatencyChart ttft = s_model.Latency("throughput").First();
         Assert.AreEqual("TTFT", ttft.Kind);
         CollectionAssert.AreEqual(new[] { "p50", "p99", "mean" }, ttft.Percentiles.ToArray());
-        CollectionAssert.AreEqual(new[] { "Qwen3.6-8B-4bit @ 1", "Qwen3.6-8B-4bit @ 16", "Qwen3.6-8B-4bit @ 4", "facebook/opt-125m @ 2" }, ttft.Series.ToArray());
+        CollectionAssert.AreEqual(new[] { "Qwen3.6-8B-4bit @ 1", "Qwen3.6-8B-4bit @ 4", "Qwen3.6-8B-4bit @ 16", "facebook/opt-125m @ 2" }, ttft.Series.ToArray());
         var output = s_model.ThroughputByConcurrency("throughput").First();
         Assert.AreEqual("throughput_output_toks_per_s", output.Metric);
         XySeries sweep = output.Series.Single(s => s.Series == "Qwen3.6-8B-4bit");
@@ -95,9 +95,9 @@ public sealed class ReportReadingTests
         Assert.IsFalse(html.Contains("<link", StringComparison.OrdinalIgnoreCase));
         Assert.IsFalse(Regex.IsMatch(html, "https?://(?!www\\.w3\\.org/2000/svg)"), "no URL but the SVG namespace");
         int combos = s_model.Suites.Sum(s => s_model.Tasks(s).Sum(t => s_model.Metrics(s, t).Count));
-        Assert.AreEqual(combos, Regex.Matches(html, "data-kind=\"latest\"").Count);
-        Assert.AreEqual(combos, Regex.Matches(html, "data-kind=\"trend\"").Count);
-        Assert.AreEqual(1, Regex.Matches(html, "data-kind=\"throughput\"").Count);
+        Assert.AreEqual(combos, Regex.Matches(html, "<section class=\"panel\" data-kind=\"latest\"").Count);
+        Assert.AreEqual(combos, Regex.Matches(html, "<section class=\"panel\" data-kind=\"trend\"").Count);
+        Assert.AreEqual(1, Regex.Matches(html, "<section class=\"panel\" data-kind=\"throughput\"").Count);
         StringAssert.Contains(html, "Loaded " + s_model.RowCount + " rows from 5 models (8 shards)");
     }
 

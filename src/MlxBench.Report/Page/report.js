@@ -49,9 +49,11 @@
     apply();
   }
 
+  // Switching suite opens that suite's own default (its headline metric), unless a link asked for more.
   function onSuite(preferredTask, preferredMetric) {
-    fill(task, tasksOf(suite.value), [preferredTask, task.value, index.default.task]);
-    onTask(preferredMetric);
+    var own = index.suites[suite.value] || {};
+    fill(task, tasksOf(suite.value), [preferredTask, own.task, index.default.task]);
+    onTask(preferredMetric || (task.value === own.task ? own.metric : null));
   }
 
   var fromHash = {};
