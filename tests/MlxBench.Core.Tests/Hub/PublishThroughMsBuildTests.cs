@@ -27,10 +27,16 @@ public sealed class PublishThroughMsBuildTests
         var env = new Dictionary<string, string?> { ["HF_TOKEN"] = Canary, ["HF_ENDPOINT"] = server.Endpoint.AbsoluteUri.TrimEnd('/') };
         const string probe = "LeakProbe7c1d";
 
-        // 1. Bench + Publish, with a binary log.
+        // 1. Bench + Publish, with a binary log, through a rate limit, a dropped upload and a server error.
+        server.Faults.Add(new StatusFault(HubOperation.Revision, 429, RetryAfter: "1"))
+            .Add(new DropMidBodyFault(HubOperation.LfsUpload))
+            .Add(new StatusFault(HubOperation.Commit, 500));
         string binlog = project.Combine("publish.binlog");
         (int exit, string output) = await BuildAsync(projectFile, ["-t:Bench;Publish", $"-bl:{binlog}", $"-p:LeakProbe={probe}"], env);
         Assert.AreEqual(0, exit, output);
+        Assert.AreEqual(0, server.Faults.Pending, "every fault was hit");
+        foreach (string operation in (string[])["\"revision\"", "\"LFS upload of data/run-", "\"commit\""])
+            StringAssert.Contains(output, $"warning MLXB3109: Hub request {operation}", output);
         StringAssert.Contains(output, $"-> {server.Endpoint.AbsoluteUri.TrimEnd('/')}/datasets/{RepoId} (3 added, 0 already present)", output);
         HubCommit[] history = server.Read(() => server.Repo(RepoId).History("main").ToArray());
         Assert.AreEqual(2, history.Length, output);
@@ -78,6 +84,12 @@ public sealed class PublishThroughMsBuildTests
             Assert.IsFalse(Contains(bytes, Encoding.UTF8.GetBytes(secret)), $"token found in {where}");
             Assert.IsFalse(Contains(bytes, Encoding.Unicode.GetBytes(secret)), $"token (UTF-16) found in {where}");
         }
+
+        // Keep what was checked where eng/test.sh keeps its logs, for a person to look at.
+        string logs = Path.Combine(SharedData.RepoRoot, "artifacts", "test-logs");
+        Directory.CreateDirectory(logs);
+        File.WriteAllText(Path.Combine(logs, "hub-publish-console.txt"), _transcript.ToString());
+        File.Copy(binlog, Path.Combine(logs, "hub-publish.binlog"), overwrite: true);
     }
 
     private readonly StringBuilder _transcript = new();

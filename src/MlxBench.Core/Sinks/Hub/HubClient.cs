@@ -190,6 +190,9 @@ public sealed partial class HubClient : IDisposable
         {
             string current = url;
             using HttpResponseMessage response = await SendAsync("tree", () => new HttpRequestMessage(HttpMethod.Get, current), cancellationToken);
+            // The Hub tells a missing folder (X-Error-Code: EntryNotFound) from a missing repo or revision.
+            if (response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) == "EntryNotFound")
+                yield break;
             if (response.StatusCode == HttpStatusCode.NotFound)
                 throw new BenchException(BenchDiagnostic.Error("Hub.RepoNotFound", repo.RepoId, repo.Revision, _settings.Endpoint));
             await EnsureSuccessAsync(response, "tree", cancellationToken);
@@ -292,6 +295,9 @@ public sealed partial class HubClient : IDisposable
             throw Protocol(operation, e.Message);
         }
     }
+
+    private static string? ErrorCode(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("X-Error-Code", out IEnumerable<string>? values) ? values.FirstOrDefault() : null;
 
     private static BenchException Protocol(string operation, string detail) =>
         new(BenchDiagnostic.Error("Hub.ProtocolError", operation, detail));
