@@ -194,6 +194,7 @@ public sealed class HubSinkTests
         var error = await Assert.ThrowsExactlyAsync<BenchException>(async () => await Sink().AddAsync(await ThreeShardsAsync(), CancellationToken.None));
 
         Assert.AreEqual("MLXB3106", error.Diagnostic.Code, error.Message);
+        StringAssert.Contains(error.Message, "failed after 6 attempt(s): HTTP 500");
         Assert.AreEqual(6, Count(HubOperation.Preupload), "1 attempt + MaxRetries (5)");
         Assert.AreEqual(5, _reported.Count(d => d.Code == "MLXB3109"));
         Assert.AreEqual(1, History().Length, "nothing committed");

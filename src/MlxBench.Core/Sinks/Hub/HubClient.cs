@@ -22,6 +22,8 @@ public sealed record HubCommitOutcome(bool Committed, string? CommitOid);
 public sealed partial class HubClient : IDisposable
 {
     private static readonly MediaTypeWithQualityHeaderValue s_lfsMediaType = new("application/vnd.git-lfs+json");
+    /// <summary>Which attempt a request was, so a final failure can say how often it was tried.</summary>
+    private static readonly HttpRequestOptionsKey<int> s_attempt = new("mlxbench.hub.attempt");
 
     private readonly HubSettings _settings;
     private readonly HttpClient _http;
@@ -217,12 +219,14 @@ public sealed partial class HubClient : IDisposable
         context.Properties.Set(HubRetryPolicy.Operation, operation);
         try
         {
+            var attempts = new StrongBox<int>();
             return await _pipeline.ExecuteAsync(async (ctx, state) =>
             {
                 HttpRequestMessage request = state.create();
+                request.Options.Set(s_attempt, ++state.attempts.Value);
                 if (state.authorize) state.self.Authorize(request);
                 return await state.self._http.SendAsync(request, HttpCompletionOption.ResponseContentRead, ctx.CancellationToken);
-            }, context, (self: this, create, authorize));
+            }, context, (self: this, create, authorize, attempts));
         }
         catch (Exception e) when (e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
@@ -265,7 +269,8 @@ public sealed partial class HubClient : IDisposable
         string detail = await ErrorTextAsync(response, cancellationToken);
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             throw new BenchException(BenchDiagnostic.Error("Hub.TokenRejected", _settings.Endpoint, (int)response.StatusCode, operation, detail));
-        throw new BenchException(BenchDiagnostic.Error("Hub.RequestFailed", operation, _settings.Endpoint, 1,
+        int attempts = response.RequestMessage?.Options.TryGetValue(s_attempt, out int n) == true ? n : 1;
+        throw new BenchException(BenchDiagnostic.Error("Hub.RequestFailed", operation, _settings.Endpoint, attempts,
             $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}: {detail}"));
     }
 
