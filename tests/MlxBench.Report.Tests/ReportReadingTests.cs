@@ -102,6 +102,16 @@ public sealed class ReportReadingTests
     }
 
     [TestMethod]
+    public async Task ACorruptShard_IsMLXB8002_AndNoPageIsWritten()
+    {
+        using var broken = new TempDirectory("report-broken");
+        broken.Write("data/run-broken.parquet", "PAR1 not really");
+        var error = await Assert.ThrowsExactlyAsync<BenchException>(() => ReportGenerator.GenerateAsync(broken.Path, broken.Combine("r.html"), CancellationToken.None));
+        Assert.AreEqual("MLXB8002", error.Diagnostic.Code, error.Message);
+        Assert.IsFalse(File.Exists(broken.Combine("r.html")));
+    }
+
+    [TestMethod]
     public async Task AFolderWithoutShards_IsMLXB8001()
     {
         using var empty = new TempDirectory("report-empty");

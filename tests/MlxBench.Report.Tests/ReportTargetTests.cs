@@ -69,7 +69,7 @@ public sealed class ReportTargetTests
         (int exit, string output) = await BuildAsync(projectFile, ["-t:Report"], []);
 
         Assert.AreNotEqual(0, exit);
-        StringAssert.Contains(output, "MLXB8005", output);
+        StringAssert.Contains(output, "error MLXB8005: The Report target needs the mlxbench CLI", output);
     }
 
     [TestMethod]
@@ -83,7 +83,8 @@ public sealed class ReportTargetTests
         (int exit, string output) = await BuildAsync(projectFile, ["-t:Report"], []);
 
         Assert.AreNotEqual(0, exit);
-        StringAssert.Contains(output, "MLXB8001", output);
+        StringAssert.Contains(output, "error MLXB8001: The dataset", output);
+        Assert.IsFalse(output.Contains("MSB3073", StringComparison.Ordinal), "the CLI's coded error is the target's error: " + output);
         Assert.IsFalse(File.Exists(Path.Combine(project.Path, "bin", "bench-report.html")));
     }
 
