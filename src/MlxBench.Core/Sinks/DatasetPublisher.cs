@@ -5,7 +5,7 @@ using MlxBench.Core.Shards;
 namespace MlxBench.Core.Sinks;
 
 /// <summary>What publishing one envelope came to.</summary>
-public sealed record PublishedShard(string EnvelopePath, string PathInDataset, string Location, ShardState State);
+public sealed record PublishedShard(string EnvelopePath, string PathInDataset, string Location, ShardState State, long Size = 0);
 
 /// <summary>
 /// Publishes envelopes: each is read, validated and refused when it has no results; the rest become shards that are
@@ -13,6 +13,10 @@ public sealed record PublishedShard(string EnvelopePath, string PathInDataset, s
 /// </summary>
 public sealed class DatasetPublisher(IDatasetSink sink, SchemaValidator validator)
 {
+    /// <summary>Plan only: shards are built, named and validated, but the sink is never called, so nothing is written
+    /// and nothing goes over the network (upstream's <c>--dry-run</c>). Every shard comes back <c>Planned</c>.</summary>
+    public bool DryRun { get; init; }
+
     public async Task<(IReadOnlyList<PublishedShard> Shards, IReadOnlyList<BenchDiagnostic> Problems)> PublishAsync(
         IReadOnlyList<string> envelopePaths, CancellationToken cancellationToken)
     {
@@ -45,9 +49,11 @@ public sealed class DatasetPublisher(IDatasetSink sink, SchemaValidator validato
             pending.Add((path, await ShardWriter.WriteAsync(envelope, cancellationToken)));
         }
 
-        IReadOnlyList<ShardState> states = pending.Count == 0 ? [] : await sink.AddAsync(pending.Select(p => p.Shard).ToList(), cancellationToken);
+        IReadOnlyList<ShardState> states = pending.Count == 0 ? []
+            : DryRun ? pending.Select(_ => ShardState.Planned).ToList()
+            : await sink.AddAsync(pending.Select(p => p.Shard).ToList(), cancellationToken);
         var published = pending
-            .Select((p, i) => new PublishedShard(p.EnvelopePath, p.Shard.PathInDataset, sink.Locate(p.Shard.PathInDataset), states[i]))
+            .Select((p, i) => new PublishedShard(p.EnvelopePath, p.Shard.PathInDataset, sink.Locate(p.Shard.PathInDataset), states[i], p.Shard.Bytes.LongLength))
             .ToList();
         return (published, problems);
     }

@@ -2,8 +2,9 @@ using MlxBench.Core.Shards;
 
 namespace MlxBench.Core.Sinks;
 
-/// <summary>Whether a shard was newly added to the dataset or was already there (same name, same bytes).</summary>
-public enum ShardState { Added, Present }
+/// <summary>Whether a shard was newly added to the dataset, was already there (same name, same bytes), or, in a dry
+/// run, would be published.</summary>
+public enum ShardState { Added, Present, Planned }
 
 /// <summary>Where shards are published. Implementations never overwrite a shard.</summary>
 public interface IDatasetSink
