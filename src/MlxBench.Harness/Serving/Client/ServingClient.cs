@@ -1,0 +1,232 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.ServerSentEvents;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace MlxBench.Harness.Serving.Client;
+
+/// <summary>A request body serialized before the run, so nothing is built while the clock runs.</summary>
+public sealed record PreparedRequest(Uri Uri, byte[] Body, string RequestId, bool Stream);
+
+/// <summary>
+/// The HTTP side of the benchmark: one <see cref="HttpClient"/> over one <see cref="SocketsHttpHandler"/> with pooled,
+/// unlimited connections, SSE read with <see cref="SseParser"/> (CRLF, multi-line data, comments, data without a
+/// space), arrival stamps taken at socket reads, no retries. Measured requests never throw: what went wrong is
+/// recorded on the <see cref="RequestRecord"/>, as vLLM records <c>error</c> and <c>success</c>.
+/// </summary>
+public sealed class ServingClient : IDisposable
+{
+    private static readonly MediaTypeHeaderValue s_json = new("application/json");
+    private readonly HttpClient _http;
+    private readonly TimeSpan _requestTimeout;
+
+    /// <param name="baseUrl">The OpenAI root, e.g. <c>http://127.0.0.1:8000/v1</c>.</param>
+    public ServingClient(string baseUrl, TimeSpan requestTimeout)
+    {
+        BaseUrl = baseUrl.TrimEnd('/');
+        ServerRoot = BaseUrl.EndsWith("/v1", StringComparison.OrdinalIgnoreCase) ? BaseUrl[..^3] : BaseUrl;
+        _requestTimeout = requestTimeout;
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            MaxConnectionsPerServer = int.MaxValue,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(30),
+            // No trace headers: the request on the wire is exactly what vLLM's client sends.
+            ActivityHeadersPropagator = null,
+        };
+        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        // The key is read from the environment here and only ever sent to the endpoint; it is never logged.
+        if (Environment.GetEnvironmentVariable("OPENAI_API_KEY") is { Length: > 0 } key)
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+    }
+
+    public string BaseUrl { get; }
+    /// <summary>The server root without <c>/v1</c>, where vLLM and llama.cpp serve <c>/tokenize</c> and <c>/detokenize</c>.</summary>
+    public string ServerRoot { get; }
+
+    public Uri CompletionsUri => new(BaseUrl + "/completions");
+    public Uri ChatUri => new(BaseUrl + "/chat/completions");
+
+    /// <summary>Sends one measured request and fills <paramref name="record"/>; never throws for server or network faults.</summary>
+    public async Task ExecuteAsync(PreparedRequest request, RequestRecord record, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_requestTimeout);
+        using var message = new HttpRequestMessage(HttpMethod.Post, request.Uri) { Content = new ByteArrayContent(request.Body) };
+        message.Content.Headers.ContentType = s_json;
+        message.Headers.TryAddWithoutValidation("x-request-id", request.RequestId);
+        record.StartTicks = Stopwatch.GetTimestamp();
+        try
+        {
+            using HttpResponseMessage response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            record.StatusCode = (int)response.StatusCode;
+            await using var body = new ArrivalStampingStream(await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false));
+            if (!response.IsSuccessStatusCode)
+            {
+                byte[] text = await ReadToEndAsync(body, timeout.Token).ConfigureAwait(false);
+                record.Error = $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}: {ChunkReader.Preview(text)}";
+                return;
+            }
+            if (request.Stream) await ReadEventsAsync(body, record, timeout.Token).ConfigureAwait(false);
+            else ReadCompletion(await ReadToEndAsync(body, timeout.Token).ConfigureAwait(false), body.LastArrivalTicks, record);
+            record.Success = record.ChunkCount > 0;
+            if (!record.Success)
+                record.Error ??= "Never received a valid chunk to calculate TTFT. This response will be marked as failed!";
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            record.Success = false;
+            record.Error = $"timed out after {_requestTimeout.TotalSeconds:0.#} s (RequestTimeout)";
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or InvalidOperationException)
+        {
+            record.Success = false;
+            record.Error = $"{e.GetType().Name}: {e.Message}";
+        }
+        finally
+        {
+            record.EndTicks = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private static async Task ReadEventsAsync(ArrivalStampingStream body, RequestRecord record, CancellationToken cancellationToken)
+    {
+        var events = new EventSink(body, record);
+        await foreach (SseItem<byte> _ in SseParser.Create(body, events.OnEvent).EnumerateAsync(cancellationToken).ConfigureAwait(false))
+        {
+            // All the work happens in OnEvent, while the bytes that completed the message are the latest read.
+        }
+    }
+
+    private static void ReadCompletion(byte[] body, long arrivalTicks, RequestRecord record)
+    {
+        ChunkInfo info = ChunkReader.Read(body);
+        if (info.HasChoices) record.AddChunk(arrivalTicks, info.HasText);
+        record.UsageCompletionTokens = info.CompletionTokens ?? record.UsageCompletionTokens;
+        record.UsagePromptTokens = info.PromptTokens ?? record.UsagePromptTokens;
+        if (info.Error is { } error) record.Error = error;
+    }
+
+    /// <summary>Turns each SSE message into record updates; the item value itself is unused.</summary>
+    private sealed class EventSink(ArrivalStampingStream body, RequestRecord record)
+    {
+        public byte OnEvent(string eventType, ReadOnlySpan<byte> data)
+        {
+            long arrival = body.LastArrivalTicks;
+            data = data.Trim(" \r\n\t"u8);
+            if (data.IsEmpty || data.SequenceEqual("[DONE]"u8)) return 0;
+            ChunkInfo info = ChunkReader.Read(data);
+            if (info.HasChoices) record.AddChunk(arrival, info.HasText);
+            else if (info.CompletionTokens is not null || info.PromptTokens is not null)
+            {
+                // vLLM reads usage from the trailing chunk that has no choices.
+                record.UsageCompletionTokens = info.CompletionTokens ?? record.UsageCompletionTokens;
+                record.UsagePromptTokens = info.PromptTokens ?? record.UsagePromptTokens;
+            }
+            if (info.Error is { } error) record.Error = "server error event: " + error;
+            return 0;
+        }
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Stream body, CancellationToken cancellationToken)
+    {
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    byte[] larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+                int read = await body.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
+                if (read == 0) break;
+                length += read;
+            }
+            return buffer.AsSpan(0, length).ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    // ---- Unmeasured calls: readiness, tokenizer endpoints ----
+
+    /// <summary>GET /models; returns null on 200, else what went wrong.</summary>
+    public async Task<string?> ProbeModelsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            using HttpResponseMessage response = await _http.GetAsync(BaseUrl + "/models", cancellationToken).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
+        }
+        catch (HttpRequestException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>
+    /// Tokenizes with the server's tokenizer, vLLM shape (<c>{model, prompt}</c> → <c>tokens</c>) or llama.cpp shape
+    /// (<c>{content}</c> → <c>tokens</c>); one body carries both. Null when the server has no such endpoint.
+    /// </summary>
+    public async Task<int[]?> TryTokenizeAsync(string model, string text, CancellationToken cancellationToken)
+    {
+        var body = new JsonObject { ["model"] = model, ["prompt"] = text, ["content"] = text, ["add_special_tokens"] = false, ["add_special"] = false };
+        JsonNode? reply = await TryPostJsonAsync("/tokenize", body, cancellationToken).ConfigureAwait(false);
+        if (reply?["tokens"] is not JsonArray tokens) return null;
+        var ids = new int[tokens.Count];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            // llama.cpp may return {id, piece} objects when asked for pieces; plain ids otherwise.
+            JsonNode? token = tokens[i] is JsonObject o ? o["id"] : tokens[i];
+            if (token is not JsonValue v || !v.TryGetValue(out int id)) return null;
+            ids[i] = id;
+        }
+        return ids;
+    }
+
+    /// <summary>Detokenizes, vLLM shape (<c>{model, tokens}</c> → <c>prompt</c>) or llama.cpp shape (→ <c>content</c>).</summary>
+    public async Task<string?> TryDetokenizeAsync(string model, IReadOnlyList<int> ids, CancellationToken cancellationToken)
+    {
+        var tokens = new JsonArray();
+        foreach (int id in ids) tokens.Add(id);
+        JsonNode? reply = await TryPostJsonAsync("/detokenize", new JsonObject { ["model"] = model, ["tokens"] = tokens }, cancellationToken).ConfigureAwait(false);
+        return (reply?["prompt"] ?? reply?["content"]) is JsonValue v && v.TryGetValue(out string? text) ? text : null;
+    }
+
+    private async Task<JsonNode?> TryPostJsonAsync(string path, JsonObject body, CancellationToken cancellationToken)
+    {
+        foreach (string root in ServerRoot == BaseUrl ? [BaseUrl] : new[] { ServerRoot, BaseUrl })
+        {
+            try
+            {
+                using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+                using HttpResponseMessage response = await _http.PostAsync(root + path, content, cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode) continue;
+                return JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is HttpRequestException or JsonException)
+            {
+                // An endpoint the server does not have (or answers with non-JSON) is simply not used.
+            }
+        }
+        return null;
+    }
+
+    public void Dispose() => _http.Dispose();
+}
