@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using MlxBench.Core.Cells;
 using MlxBench.Core.Diagnostics;
+using MlxBench.Harness.Serving.Client;
 using MlxBench.Harness.Serving.Results;
 
 namespace MlxBench.Harness.Serving;
@@ -20,6 +21,7 @@ public sealed class ServingHarness : IBuiltInHarness
         BenchCell cell = run.Cell;
         string baseUrl = cell.Endpoint?.BaseUrl
             ?? throw new BenchException(BenchDiagnostic.Error("Serving.NoEndpoint", cell.Id, cell.Model.Name));
+        ServingClient.PreferInlineSocketCompletions();
         // The SDK starts the CLI in the project folder, so dataset paths resolve as the user wrote them.
         ServingOptions options = ServingOptions.Parse(cell.Suite, Environment.CurrentDirectory);
         string model = options.ServedModelName ?? cell.Model.Id;

@@ -60,13 +60,14 @@ public static class LevelRunner
         async Task Worker()
         {
             ChannelReader<int> reader = queue.Reader;
+            using var deadline = new RequestDeadline(cancellationToken);
             ValueTask<bool> more = reader.WaitToReadAsync(cancellationToken);
             if (Interlocked.Increment(ref waiting) == workers) allWaiting.TrySetResult();
             while (await more.ConfigureAwait(false))
             {
                 while (reader.TryRead(out int i))
                 {
-                    await client.ExecuteAsync(requests[i], records[i], cancellationToken).ConfigureAwait(false);
+                    await client.ExecuteAsync(requests[i], records[i], deadline, cancellationToken).ConfigureAwait(false);
                     progress?.Finished(records[i]);
                 }
                 more = reader.WaitToReadAsync(cancellationToken);
