@@ -50,6 +50,7 @@ public sealed class ServingHarnessTests
         Assert.AreEqual(1, levels["concurrency=1,rate=inf"].Single(r => r.Metric == "concurrency_peak").Value);
         Assert.AreEqual(4, levels["concurrency=4,rate=inf"].Single(r => r.Metric == "concurrency_peak").Value);
         Assert.AreEqual("128", levels["concurrency=4,rate=inf"][0].Tags!["total_input_tokens"]);
+        Assert.AreEqual("1.0", levels["concurrency=4,rate=inf"][0].Tags!["burstiness"], "floats written as Python writes them, as in vLLM's files");
     }
 
     [TestMethod]

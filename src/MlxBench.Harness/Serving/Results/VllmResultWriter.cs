@@ -33,9 +33,9 @@ public static class VllmResultWriter
         json.WriteNull("tokenizer_id");
         json.WriteNumber("num_prompts", records.Length);
         if (double.IsPositiveInfinity(level.RequestRate)) json.WriteString("request_rate", "inf");
-        else json.WriteNumber("request_rate", level.RequestRate);
+        else WriteFloat(json, "request_rate", level.RequestRate);
         if (double.IsPositiveInfinity(options.Burstiness)) json.WriteString("burstiness", "inf");
-        else json.WriteNumber("burstiness", options.Burstiness);
+        else WriteFloat(json, "burstiness", options.Burstiness);
         if (level.MaxConcurrency is { } c) json.WriteNumber("max_concurrency", c);
         else json.WriteNull("max_concurrency");
 
@@ -73,7 +73,7 @@ public static class VllmResultWriter
         WriteArray(json, "queue_times", records.Select(r => LevelMetrics.Seconds(r.StartTicks - r.DispatchedTicks)));
         json.WriteNumber("max_output_tokens_per_s", metrics.MaxOutputTokensPerSecond);
         json.WriteNumber("max_concurrent_requests", metrics.MaxConcurrentRequests);
-        json.WriteNumber("rtfx", 0.0);
+        WriteFloat(json, "rtfx", 0.0);
 
         WriteLatency(json, metrics.Ttft, options.Percentiles);
         if (options.Stream)
@@ -168,6 +168,17 @@ public static class VllmResultWriter
         json.WriteStartArray(name);
         foreach (double v in values) json.WriteNumberValue(v);
         json.WriteEndArray();
+    }
+
+    /// <summary>A float the way Python's json writes it: 1.0 stays "1.0" (so tags read "1.0", as from vLLM's files).</summary>
+    private static void WriteFloat(Utf8JsonWriter json, string name, double value)
+    {
+        if (value == Math.Floor(value) && Math.Abs(value) < 1e15)
+        {
+            json.WritePropertyName(name);
+            json.WriteRawValue(((long)value).ToString(CultureInfo.InvariantCulture) + ".0", skipInputValidation: true);
+        }
+        else json.WriteNumber(name, value);
     }
 
     private static void WriteNumberOrNull(Utf8JsonWriter json, string name, double value)
