@@ -13,7 +13,15 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
     public void CellStarting(BenchCell cell, int index, int count) =>
         log.LogMessage(MessageImportance.High, "  [{0}/{1}] {2}: running ({3})", index + 1, count, cell.Id, cell.Suite.Harness);
 
-    public void CellOutput(BenchCell cell, string line) => log.LogMessage(MessageImportance.Low, "    {0}", line);
+    /// <summary>Harness lines at low importance, except the ones harnesses mark for people, shown with the cell's
+    /// name at high importance (so at dotnet build's default verbosity): <c>summary: </c> (e.g. one per serving
+    /// level) and <c>progress: </c> (every few seconds of a long cell).</summary>
+    public void CellOutput(BenchCell cell, string line)
+    {
+        if (line.StartsWith("summary: ", StringComparison.Ordinal) || line.StartsWith("progress: ", StringComparison.Ordinal))
+            log.LogMessage(MessageImportance.High, "    {0} {1}", cell.Id, line);
+        else log.LogMessage(MessageImportance.Low, "    {0}", line);
+    }
 
     public void CellFinished(CellOutcome outcome)
     {
