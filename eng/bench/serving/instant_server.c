@@ -160,13 +160,16 @@ static void respond_text(int fd, const char *type, const char *text, size_t len)
 }
 
 static void respond_stamps(int fd, long level) {
-    size_t n = 0;
+    size_t cap = 64, n = 0;
+    char *text = malloc(cap);
     if (level >= 0 && level < MAX_LEVELS)
-        for (long i = 0; i < MAX_REQUESTS && n + 64 < OUT_CAP; i++)
-            if (stamps[level][i]) n += (size_t)sprintf(out + n, "%ld %lld\n", i, (long long)stamps[level][i]);
-    static char copy[OUT_CAP];
-    memcpy(copy, out, n);
-    respond_text(fd, "text/plain", copy, n);
+        for (long i = 0; i < MAX_REQUESTS; i++) {
+            if (!stamps[level][i]) continue;
+            if (n + 48 > cap) text = realloc(text, cap *= 2);
+            n += (size_t)sprintf(text + n, "%ld %lld\n", i, (long long)stamps[level][i]);
+        }
+    respond_text(fd, "text/plain", text, n);
+    free(text);
 }
 
 /* Handles every complete request in the connection's buffer; returns 0 to keep the connection, -1 to close it. */
