@@ -58,6 +58,25 @@ public sealed class CalculationTests
     }
 
     [TestMethod]
+    public void Timeline_CountsEachSecondOfTheLevel()
+    {
+        // Sent at 0.1 s and 1.2 s; the first streams until 1.5 s (messages at 0.5, 1.0, 1.5 s), the second fails at 2.1 s.
+        RequestRecord[] records =
+        [
+            Request(100, [500, 1000, 1500], 1, 3),
+            Request(1200, [], null, null, success: false),
+        ];
+        records[1].EndTicks = Ticks(2100);
+        var timeline = new LevelTimeline(new LevelRun(new LoadLevel(null, 2), records, 0, Ticks(2100)));
+
+        CollectionAssert.AreEqual(new[] { 1, 1, 0, 0 }, timeline.Sent);
+        CollectionAssert.AreEqual(new[] { 0, 1, 0, 0 }, timeline.Finished);
+        CollectionAssert.AreEqual(new[] { 0, 0, 1, 0 }, timeline.FailedRequests);
+        CollectionAssert.AreEqual(new[] { 1, 2, 0, 0 }, timeline.Messages);
+        CollectionAssert.AreEqual(new[] { 1, 1, 0, 0 }, timeline.InFlight, "in flight at each second's end");
+    }
+
+    [TestMethod]
     public void PeakConcurrency_LetsADepartureGoBeforeAnArrivalAtTheSameInstant()
     {
         RequestRecord[] records = [Request(0, [10], 1, 1), Request(10, [20], 1, 1), Request(20, [30], 1, 1)];
