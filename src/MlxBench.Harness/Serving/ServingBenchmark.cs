@@ -70,7 +70,8 @@ public sealed class ServingBenchmark(ServingOptions options, string baseUrl, str
         if (options.ReadyTimeoutSeconds <= 0) return;
         var clock = Stopwatch.StartNew();
         string? problem;
-        while ((problem = await client.ProbeModelsAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        TimeSpan Remaining() => TimeSpan.FromSeconds(Math.Max(0.1, options.ReadyTimeoutSeconds - clock.Elapsed.TotalSeconds));
+        while ((problem = await client.ProbeModelsAsync(Remaining(), cancellationToken).ConfigureAwait(false)) is not null)
         {
             if (clock.Elapsed.TotalSeconds >= options.ReadyTimeoutSeconds)
                 throw new BenchException(BenchDiagnostic.Error("Serving.NotReady", id, baseUrl, options.ReadyTimeoutSeconds, problem));

@@ -112,6 +112,27 @@ public sealed class ServingHarnessTests
     }
 
     [TestMethod]
+    public async Task ServerThatAcceptsButNeverAnswers_StillTimesOut()
+    {
+        using var temp = new TempDirectory();
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();   // accepts connections (the kernel completes the handshake) and never answers
+        try
+        {
+            int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var e = await Assert.ThrowsExactlyAsync<BenchException>(() => new ServingHarness().RunAsync(
+                new HarnessRun(Cell($"http://127.0.0.1:{port}/v1", new() { ["ReadyTimeout"] = "1" }), temp.Combine("serving.jsonl"), new StringWriter()), CancellationToken.None));
+            Assert.AreEqual("MLXB6005", e.Diagnostic.Code);
+            Assert.IsTrue(clock.Elapsed < TimeSpan.FromSeconds(10), clock.Elapsed.ToString());
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    [TestMethod]
     public async Task EveryRequestFailing_FailsTheCell()
     {
         await using ScriptedServer server = await ScriptedServer.StartAsync(_ => new Script([], Status: 503));

@@ -196,17 +196,23 @@ public sealed class ServingClient : IDisposable
 
     // ---- Unmeasured calls: readiness, tokenizer endpoints ----
 
-    /// <summary>GET /models; returns null on 200, else what went wrong.</summary>
-    public async Task<string?> ProbeModelsAsync(CancellationToken cancellationToken)
+    /// <summary>GET /models, waiting at most <paramref name="timeout"/>; returns null on 200, else what went wrong.</summary>
+    public async Task<string?> ProbeModelsAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
         try
         {
-            using HttpResponseMessage response = await _http.GetAsync(BaseUrl + "/models", cancellationToken).ConfigureAwait(false);
+            using HttpResponseMessage response = await _http.GetAsync(BaseUrl + "/models", deadline.Token).ConfigureAwait(false);
             return response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
         }
         catch (HttpRequestException e)
         {
             return e.Message;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"no answer within {timeout.TotalSeconds:0.#} s";
         }
     }
 
@@ -243,16 +249,19 @@ public sealed class ServingClient : IDisposable
     {
         foreach (string root in ServerRoot == BaseUrl ? [BaseUrl] : new[] { ServerRoot, BaseUrl })
         {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(_requestTimeout);
             try
             {
                 using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-                using HttpResponseMessage response = await _http.PostAsync(root + path, content, cancellationToken).ConfigureAwait(false);
+                using HttpResponseMessage response = await _http.PostAsync(root + path, content, deadline.Token).ConfigureAwait(false);
                 if (!response.IsSuccessStatusCode) continue;
-                return JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+                return JsonNode.Parse(await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false));
             }
-            catch (Exception e) when (e is HttpRequestException or JsonException)
+            catch (Exception e) when (e is HttpRequestException or JsonException
+                || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                // An endpoint the server does not have (or answers with non-JSON) is simply not used.
+                // An endpoint the server does not have (or answers with non-JSON, or not in time) is simply not used.
             }
         }
         return null;
