@@ -29,8 +29,9 @@ else
   fi
 fi
 
-# Managed suites (Microsoft.Testing.Platform): one aggregated summary for the whole solution.
-dotnet test --solution MlxBench.slnx -c Release 2>&1 | tee "$log/dotnet-test.log"
+# Managed suites (Microsoft.Testing.Platform): one aggregated summary for the whole solution. One test module at a
+# time: on two cores, suites that measure latency or start servers must not compete with each other for the CPU.
+dotnet test --solution MlxBench.slnx -c Release --max-parallel-test-modules 1 2>&1 | tee "$log/dotnet-test.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 summary=$(sed -n '/Test run summary/,$p' "$log/dotnet-test.log")
 count() { echo "$summary" | sed -n "s/^ *$1: *\([0-9]*\).*/\1/p" | tail -1; }

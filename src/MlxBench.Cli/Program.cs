@@ -13,5 +13,6 @@ public static class Program
         ValidateCommand.Create(),
         RunCellCommand.Create(),
         ReportCommand.Create(),
+        BenchServeCommand.Create(),
     };
 }

@@ -14,17 +14,18 @@ internal sealed class TaskProgress(TaskLoggingHelper log, string projectName) : 
     public void CellStarting(BenchCell cell, int index, int count) =>
         log.LogMessage(MessageImportance.High, "  [{0}/{1}] {2}: running ({3})", index + 1, count, cell.Id, cell.Suite.Harness);
 
-    /// <summary>Harness output goes to the log at low importance, except lines starting with <c>progress:</c>, which
-    /// a long-running harness prints every few seconds and which are shown at high importance.</summary>
+    /// <summary>Harness lines at low importance, except the ones harnesses mark for people, shown with the cell's
+    /// name at high importance (so at dotnet build's default verbosity): <c>summary: </c> (e.g. one per serving
+    /// level) and <c>progress: </c> (every few seconds of a long cell); <c>warning MLXBnnnn: ...</c> lines become
+    /// MSBuild warnings with that code.</summary>
     public void CellOutput(BenchCell cell, string line)
     {
-        if (line.StartsWith(ProgressPrefix, StringComparison.Ordinal))
-            log.LogMessage(MessageImportance.High, "    {0}: {1}", cell.Id, line[ProgressPrefix.Length..].Trim());
-        else
-            log.LogMessage(MessageImportance.Low, "    {0}", line);
+        if (line.StartsWith("summary: ", StringComparison.Ordinal) || line.StartsWith("progress: ", StringComparison.Ordinal))
+            log.LogMessage(MessageImportance.High, "    {0} {1}", cell.Id, line);
+        else if (line.StartsWith("warning MLXB", StringComparison.Ordinal) && line.IndexOf(':', StringComparison.Ordinal) is > 8 and var colon)
+            log.LogWarning(null, line[8..colon], null, null, 0, 0, 0, 0, "{0}: {1}", cell.Id, line[(colon + 1)..].Trim());
+        else log.LogMessage(MessageImportance.Low, "    {0}", line);
     }
-
-    public const string ProgressPrefix = "progress:";
 
     public void CellFinished(CellOutcome outcome)
     {

@@ -212,7 +212,7 @@ public sealed class BenchTargetTests
         BuildOutcome outcome = project.Build("Bench");
 
         Assert.IsTrue(outcome.Succeeded, outcome.Log);
-        CollectionAssert.Contains(outcome.Messages.ToArray(), "    throughput/org/alpha: 50/100 requests");
+        CollectionAssert.Contains(outcome.Messages.ToArray(), "    throughput/org/alpha progress: 50/100 requests");
         Assert.IsFalse(outcome.Messages.Any(m => m.Contains("chatter", StringComparison.Ordinal)));
     }
 }

@@ -14,6 +14,7 @@ public static class Harnesses
     private static readonly HarnessInfo[] s_all =
     [
         new(Command, "1", BuiltIn: false),
+        new("serving", "1", BuiltIn: true, Converter: "vllm", RawFileName: "serving.jsonl"),
     ];
 
     public static IReadOnlyCollection<string> Names { get; } = s_all.Select(h => h.Name).ToArray();

@@ -7,6 +7,8 @@ namespace MlxBench.Core.Converters;
 /// Converts serving-benchmark results: <c>vllm bench serve</c> JSON, the legacy <c>benchmark_serving.py</c> JSON, and
 /// JSON Lines holding several legacy runs. The metrics upstream maps keep upstream's names; the statistics upstream
 /// ignores (mean, std, other percentiles, E2EL, goodput, peaks) are added under the same naming scheme.
+/// MlxBench's serving harness writes a sweep as JSON Lines, one result object per level, each with an
+/// <c>mlxbench.tags</c> object (level, workload, …) whose strings become tags of every result of that level.
 /// </summary>
 public sealed class VllmServeConverter : IResultConverter
 {
@@ -24,7 +26,8 @@ public sealed class VllmServeConverter : IResultConverter
         ("max_concurrent_requests", "concurrency_peak", "count"),
     ];
 
-    private static readonly string[] s_latencies = ["ttft", "tpot", "itl", "e2el"];
+    /// <summary>vLLM's latency metrics, then its client-queue ones (written with --max-concurrency), then MlxBench's send lag.</summary>
+    private static readonly string[] s_latencies = ["ttft", "tpot", "itl", "e2el", "client_queue_time", "e2el_including_client_queue", "send_lag"];
 
     /// <summary>Run parameters copied into tags when present, so rows of a sweep can be told apart.</summary>
     private static readonly string[] s_runTags = ["num_prompts", "request_rate", "burstiness", "max_concurrency", "backend", "failed"];
@@ -101,6 +104,9 @@ public sealed class VllmServeConverter : IResultConverter
             foreach (string tag in s_runTags)
                 if (JsonValues.PythonStr(run[tag]) is { } text) result.WithTag(tag, text);
             if (runIndex is { } index) result.WithTag("run_index", index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (run["mlxbench"] is JsonObject mlxbench && mlxbench["tags"] is JsonObject tags)
+                foreach ((string tag, JsonNode? tagValue) in tags)
+                    if (JsonValues.GetString(tagValue) is { } text) result.WithTag(tag, text);
             envelope.Results.Add(result);
         }
     }

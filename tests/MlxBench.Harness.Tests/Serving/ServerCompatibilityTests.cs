@@ -1,0 +1,114 @@
+using MlxBench.Harness.Serving;
+using MlxBench.Harness.Serving.Client;
+using MlxBench.Harness.Serving.Metrics;
+using MlxBench.Harness.Serving.Workloads;
+
+namespace MlxBench.Harness.Tests.Serving;
+
+/// <summary>Servers differ: SSE framing, token-id prompts, tokenizer endpoints, ignore_eos, usage. Each difference has a defined outcome.</summary>
+[TestClass]
+public sealed class ServerCompatibilityTests
+{
+    [TestMethod]
+    [DataRow(SseStyle.Lf)]
+    [DataRow(SseStyle.CrLf)]
+    [DataRow(SseStyle.NoSpaceAfterColon)]
+    [DataRow(SseStyle.MultiLineData)]
+    [DataRow(SseStyle.CommentsAndEvents)]
+    public async Task EverySseFraming_GivesTheSameMessagesAndUsage(SseStyle style)
+    {
+        foreach (ServingApi api in new[] { ServingApi.Completions, ServingApi.Chat })
+        {
+            await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(5), new ServerFeatures { Style = style });
+            ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, outputTokens: 5) with { Api = api });
+
+            LevelMetrics m = run.Levels.Single().Metrics;
+            Assert.AreEqual(3, m.Completed, run.Log);
+            Assert.AreEqual(15, m.TotalOutputTokens);
+            // Chat adds a role-only first message: it counts for TTFT (vLLM's rule) but carries no text.
+            Assert.IsTrue(m.Run.Records.All(r => r.ChunkCount == (api == ServingApi.Chat ? 6 : 5) && r.TextChunks == 5), $"{api} {style}");
+            Assert.AreEqual(0, m.UsageMismatches);
+        }
+    }
+
+    [TestMethod]
+    public async Task HugeEvents_AreReadWhole()
+    {
+        // 300 KB per message: past aiohttp's 64 KiB buffer and 128 KiB line limit.
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(3), new ServerFeatures { PaddingBytes = 300_000 });
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 2, outputTokens: 3));
+        Assert.IsTrue(run.Levels.Single().Metrics.Run.Records.All(r => r.Success && r.ChunkCount == 3), run.Log);
+    }
+
+    [TestMethod]
+    public async Task ServerRefusingTokenIds_GetsDetokenizedText_WithExactCounts()
+    {
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), new ServerFeatures { AcceptsTokenIds = false });
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 4, inputTokens: 12));
+
+        StringAssert.Contains(run.Log, "MLXB6101");
+        Assert.AreEqual(PromptModes.Detokenized, run.Levels.Single().Description.PromptMode);
+        LevelMetrics m = run.Levels.Single().Metrics;
+        Assert.AreEqual(48, m.TotalInputTokens);
+        Assert.AreEqual(48, m.ClientInputTokens);
+        Assert.IsTrue(server.Measured(0, 4).All(s => !s.TokenIdPrompt && s.PromptTokens == 12));
+    }
+
+    [TestMethod]
+    public async Task ServerWithoutTokenizer_GetsWordPrompts_AndSaysLengthsAreApproximate()
+    {
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), new ServerFeatures { HasTokenize = false, HasDetokenize = false });
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, inputTokens: 10));
+
+        StringAssert.Contains(run.Log, "MLXB6102");
+        Assert.AreEqual(PromptModes.Words, run.Levels.Single().Description.PromptMode);
+        LevelMetrics m = run.Levels.Single().Metrics;
+        Assert.AreEqual(30, m.TotalInputTokens, "input counts come from the server's usage");
+        Assert.AreEqual(0, m.ClientInputTokens, "the client cannot count word prompts");
+        Assert.IsTrue(m.Run.Records.All(r => r.PromptTokensClient == -1));
+    }
+
+    [TestMethod]
+    public async Task ServerRefusingIgnoreEos_IsMeasuredWithoutIt()
+    {
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), new ServerFeatures { AcceptsIgnoreEos = false });
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3));
+
+        StringAssert.Contains(run.Log, "MLXB6103");
+        Assert.AreEqual(3, run.Levels.Single().Metrics.Completed);
+        Assert.IsTrue(server.Measured(0, 3).All(s => !s.IgnoreEos && s.TokenIdPrompt));
+    }
+
+    [TestMethod]
+    public async Task ServerWithoutUsage_CountsTextMessages_AndWarns()
+    {
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(3), new ServerFeatures { SendsUsage = false });
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 2, inputTokens: 7, outputTokens: 3));
+
+        StringAssert.Contains(run.Log, "MLXB6105");
+        LevelMetrics m = run.Levels.Single().Metrics;
+        Assert.AreEqual(6, m.TotalOutputTokens);
+        Assert.AreEqual(14, m.TotalInputTokens, "the client's own count of its token-id prompts");
+    }
+
+    [TestMethod]
+    public async Task JsonlDataset_SendsTheUsersPrompts_InFileOrder()
+    {
+        using var temp = new MlxBench.Testing.TempDirectory();
+        string path = temp.Write("prompts.jsonl", """
+            {"prompt": "one two three", "output_tokens": 2}
+
+            {"prompt": [5, 6, 7, 8]}
+            """);
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(1));
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3) with { Dataset = DatasetKind.Jsonl, DatasetPath = path });
+
+        Assert.AreEqual(PromptModes.Dataset, run.Levels.Single().Description.PromptMode);
+        ServedRequest[] served = server.Measured(0, 3);
+        CollectionAssert.AreEqual(new[] { false, true, false }, served.Select(s => s.TokenIdPrompt).ToArray());
+        // "one two three" counted by the server's /tokenize (which adds a BOS) and by its usage (which does not).
+        RequestRecord[] records = run.Levels.Single().Metrics.Run.Records;
+        CollectionAssert.AreEqual(new[] { 4, 4, 4 }, new[] { records[0].PromptTokensClient, records[1].PromptTokensClient, records[2].PromptTokensClient });
+        StringAssert.Contains(run.Log, "MLXB6104", "the BOS difference is reported as a mismatch");
+    }
+}
