@@ -3,7 +3,11 @@ namespace MlxBench.Harness;
 /// <summary>The built-in harnesses by name; the CLI's <c>run-cell</c> picks one from a cell's <c>Harness</c>.</summary>
 public static class BuiltInHarnesses
 {
-    private static readonly IBuiltInHarness[] s_all = [];
+    private static readonly IBuiltInHarness[] s_all =
+    [
+        new Eval.EvalHarness(),
+        new LmEval.LmEvalHarness(),
+    ];
 
     public static IReadOnlyList<IBuiltInHarness> All => s_all;
 

@@ -14,6 +14,8 @@ public static class Harnesses
     private static readonly HarnessInfo[] s_all =
     [
         new(Command, "1", BuiltIn: false),
+        new("eval", "1", BuiltIn: true, Converter: "lm-eval", RawFileName: "results.json"),
+        new("lm-eval", "1", BuiltIn: true, Converter: "lm-eval", RawFileName: "results.json"),
     ];
 
     public static IReadOnlyCollection<string> Names { get; } = s_all.Select(h => h.Name).ToArray();
