@@ -209,8 +209,8 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
         List<string> until = request.Until.ToList();
         kwargs.Remove("until");
         int maxTokens = options.MaxGenToks;
-        if (kwargs["max_gen_toks"] is JsonValue mg) { maxTokens = (int)mg; kwargs.Remove("max_gen_toks"); }
-        if (kwargs["max_tokens"] is JsonValue mt) { maxTokens = (int)mt; kwargs.Remove("max_tokens"); }
+        if (AsInt(kwargs["max_gen_toks"]) is { } mg) { maxTokens = mg; kwargs.Remove("max_gen_toks"); }
+        if (AsInt(kwargs["max_tokens"]) is { } mt) { maxTokens = mt; kwargs.Remove("max_tokens"); }
         JsonNode temperature = kwargs["temperature"]?.DeepClone() ?? JsonValue.Create(0);
         kwargs.Remove("temperature");
 
@@ -262,6 +262,11 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
     {
         if (response["usage"]?["prompt_tokens"] is JsonValue v && v.TryGetValue(out long n)) Interlocked.Add(ref _promptTokens, n);
     }
+
+    private static int? AsInt(JsonNode? node) => node is JsonValue v
+        ? v.TryGetValue(out int i) ? i : v.TryGetValue(out long l) ? (int)l : v.TryGetValue(out double d) ? (int)d
+        : v.TryGetValue(out System.Text.Json.JsonElement e) && e.TryGetInt32(out int parsed) ? parsed : null
+        : null;
 
     internal static string Invariant(double d) => d.ToString("R", CultureInfo.InvariantCulture);
 }
