@@ -81,8 +81,9 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
         return _prefixToken.Value;
     }
 
-    /// <summary>lm-eval's <c>_encode_pair</c>: (context tokens, continuation tokens).</summary>
-    private async Task<(int[] Context, int[] Continuation)> EncodePairAsync(string context, string continuation, CancellationToken ct)
+    /// <summary>lm-eval's <c>_encode_pair</c>: (context tokens, continuation tokens). Tokenizations are kept for the
+    /// life of this instance, so a second encoding of the same text asks the server nothing.</summary>
+    public async Task<(int[] Context, int[] Continuation)> EncodePairAsync(string context, string continuation, CancellationToken ct)
     {
         if (context.Length == 0)
             return ([await PrefixTokenAsync(ct)], await TokenizeAsync(continuation, options.AddBosToken, ct));
@@ -103,6 +104,10 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
         foreach (LoglikelihoodRequest r in requests) pairs.Add(await EncodePairAsync(r.Context, r.Continuation, ct));
         return (await ScoreTokensAsync(pairs, ct)).Select(r => (EvalResponse)r).ToList();
     }
+
+    /// <summary>Scores one (context, continuation) token pair in a request of its own (lm-eval's way).</summary>
+    public async Task<LoglikelihoodResponse> ScorePairAsync((int[] Context, int[] Continuation) pair, CancellationToken ct) =>
+        (await ScoreTokensAsync([pair], ct))[0];
 
     /// <summary>Scores (context, continuation) token pairs: one request for all of them, or one each.</summary>
     private async Task<List<LoglikelihoodResponse>> ScoreTokensAsync(IReadOnlyList<(int[] Context, int[] Continuation)> pairs, CancellationToken ct)
