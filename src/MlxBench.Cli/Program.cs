@@ -12,5 +12,6 @@ public static class Program
     {
         ValidateCommand.Create(),
         RunCellCommand.Create(),
+        EvalCommand.Create(),
     };
 }

@@ -93,7 +93,10 @@ public sealed class EvalRunner(EvalContext context)
             bool ownSplit = s.FewshotData.Count == 0 && task.DefaultFewshotData is null;
             List<JsonObject> pool = ownSplit ? docs : await LoadAsync(task, s.FewshotData, task.DefaultFewshotData, "FewshotData", ct);
             if (task.ProcessDocs is { } p && !ownSplit) pool = pool.Select(p).ToList();
-            sampler = new FewshotSampler(new ListFewshotPool(pool), s.FewshotSeed, poolIsEvalSplit: ownSplit);
+            IFewshotPool fewshotPool;
+            try { fewshotPool = s.FewshotPoolSize is { } size && !ownSplit ? new IndexedFewshotPool(pool, size, task.Name) : new ListFewshotPool(pool); }
+            catch (DataException e) { throw new BenchException(BenchDiagnostic.Error("Eval.DataFailed", context.CellId, task.Name, e.Message)); }
+            sampler = new FewshotSampler(fewshotPool, s.FewshotSeed, poolIsEvalSplit: ownSplit);
         }
         var options = new PromptOptions
         {
@@ -110,7 +113,7 @@ public sealed class EvalRunner(EvalContext context)
         for (int d = 0; d < count; d++)
         {
             try { requests.Add(builder.Build(d, docs[d])); }
-            catch (Exception e) when (e is FormatException or KeyNotFoundException or InvalidOperationException or ArgumentException or TaskDefinitionException)
+            catch (Exception e) when (e is FormatException or KeyNotFoundException or InvalidOperationException or ArgumentException or TaskDefinitionException or DataException)
             {
                 throw new BenchException(BenchDiagnostic.Error("Eval.BadDocument", context.CellId, task.Name, d, e.Message));
             }

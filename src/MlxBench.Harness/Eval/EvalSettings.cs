@@ -17,6 +17,9 @@ public sealed record EvalSettings
     public IReadOnlyDictionary<string, string> Data { get; init; } = new Dictionary<string, string>();
     public IReadOnlyDictionary<string, string> FewshotData { get; init; } = new Dictionary<string, string>();
     public int Concurrency { get; init; } = 1;
+    /// <summary>When FewshotData holds only some rows of a split, each with its 0-based <c>train_index</c>: the split's
+    /// full size, so draws index the whole split as lm-eval's do (shared/tasks' GSM8K subset: 7473).</summary>
+    public int? FewshotPoolSize { get; init; }
     public bool ApplyChatTemplate { get; init; }
     public bool FewshotAsMultiturn { get; init; }
     public string? SystemInstruction { get; init; }
@@ -80,6 +83,7 @@ public sealed record EvalSettings
             Data = PerTask(Get("Data"), tasks),
             FewshotData = PerTask(Get("FewshotData"), tasks),
             Concurrency = Int("Concurrency", 1, 1),
+            FewshotPoolSize = Get("FewshotPoolSize") is null ? null : Int("FewshotPoolSize", 1, 1),
             ApplyChatTemplate = Bool("ApplyChatTemplate", endpoint == "chat"),
             FewshotAsMultiturn = Bool("FewshotAsMultiturn", false),
             SystemInstruction = Get("SystemInstruction"),

@@ -164,6 +164,26 @@ public sealed class EvalRunTests
         Assert.AreEqual(3, server.Count("/v1/completions"));
     }
 
+    /// <summary>shared/tasks holds only the GSM8K train rows lm-eval draws for the first 40 test documents, each with its
+    /// train_index: with FewshotPoolSize the run draws from the whole 7473-row split, as lm-eval does.</summary>
+    [TestMethod]
+    public async Task Gsm8kFiveShotRunsOnTheSharedTrainSubsetWithLmEvalsDraws()
+    {
+        await using FakeOpenAiServer server = await FakeOpenAiServer.StartAsync();
+        using var temp = new TempDirectory();
+        string subset = SharedData.RequireShared("tasks", "openai__grade-school-math__gsm8k_train_subset_fewshot.jsonl");
+        var run = await RunAsync(server, temp, Suite(("Tasks", "gsm8k"), ("Limit", "3"), ("FewshotPoolSize", "7473"), ("FewshotData", subset),
+            ("Data", SharedData.RequireShared("tasks", "openai__grade-school-math__gsm8k_test.jsonl"))));
+        Dictionary<int, JsonObject> train = EvalFixtures.Task("openai__grade-school-math__gsm8k_train_subset_fewshot.jsonl").ToDictionary(r => (int)r["train_index"]!);
+        string prompt = (string)run.Tasks[0].SampleLines().First()["arguments"]!["gen_args_0"]!["arg_0"]!;
+        StringAssert.StartsWith(prompt, "Question: " + (string)train[6374]["question"]! + "\nAnswer: " + (string)train[6374]["answer"]! + "\n\nQuestion: " + (string)train[3610]["question"]!);
+        Assert.AreEqual(3, server.Count("/v1/completions"));
+
+        var tooMany = await Assert.ThrowsAsync<BenchException>(() => RunAsync(server, temp, Suite(("Tasks", "gsm8k"), ("Limit", "41"), ("FewshotPoolSize", "7473"), ("FewshotData", subset),
+            ("Data", SharedData.RequireShared("tasks", "openai__grade-school-math__gsm8k_test.jsonl")))));
+        Assert.AreEqual("MLXB7009", tooMany.Diagnostic.Code, "document 40 draws rows the subset does not hold");
+    }
+
     [TestMethod]
     public async Task ChatEndpointSendsMessagesAndLoglikelihoodTasksAreRefused()
     {
