@@ -37,23 +37,34 @@ int[] Tok(string text)
     return buffer[..n];
 }
 
+// MLXB_PARITY_CHUNK: tokens per mlxb_decode call (default: the whole sequence in one call).
+int chunk = int.TryParse(Environment.GetEnvironmentVariable("MLXB_PARITY_CHUNK"), out int c) && c > 0 ? c : int.MaxValue;
+
+bool viaJson = Environment.GetEnvironmentVariable("MLXB_PARITY_EXACT_FLOAT") != "1";
+
 unsafe double EngineLl(int[] context, int[] continuation)
 {
     int[] all = [.. context, .. continuation];
     truncate(ctx, 0, 0);
-    var want = new sbyte[all.Length];
-    for (int i = context.Length - 1; i < all.Length - 1; i++) want[i] = 1;
-    fixed (int* t = all) fixed (sbyte* w = want)
-    {
-        var batch = new Batch { n_tokens = all.Length, tokens = (nint)t, seq_ids = 0, pos = 0, want_logits = (nint)w };
-        int status = decode(ctx, ref batch);
-        if (status != 0) throw new InvalidOperationException("mlxb_decode: " + status);
-    }
     double sum = 0;
-    for (int i = context.Length - 1; i < all.Length - 1; i++)
+    for (int start = 0; start < all.Length - 1; start += chunk)
     {
-        tokenLogprob(ctx, i, all[i + 1], out float lp);
-        sum += lp;
+        int n = Math.Min(chunk, all.Length - 1 - start);
+        var want = new sbyte[n];
+        for (int i = 0; i < n; i++) want[i] = (sbyte)(start + i >= context.Length - 1 ? 1 : 0);
+        fixed (int* t = &all[start]) fixed (sbyte* w = want)
+        {
+            var batch = new Batch { n_tokens = n, tokens = (nint)t, seq_ids = 0, pos = 0, want_logits = (nint)w };
+            int status = decode(ctx, ref batch);
+            if (status != 0) throw new InvalidOperationException("mlxb_decode: " + status);
+        }
+        for (int i = 0; i < n; i++)
+            if (want[i] == 1)
+            {
+                tokenLogprob(ctx, i, all[start + i + 1], out float lp);
+                // The server writes each float32 as its shortest round-trip text; the client reads that as a double.
+                sum += viaJson ? double.Parse(lp.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture) : lp;
+            }
     }
     return sum;
 }
