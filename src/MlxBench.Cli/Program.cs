@@ -14,5 +14,6 @@ public static class Program
         RunCellCommand.Create(),
         ReportCommand.Create(),
         BenchServeCommand.Create(),
+        EvalCommand.Create(),
     };
 }

@@ -6,6 +6,8 @@ public static class BuiltInHarnesses
     private static readonly IBuiltInHarness[] s_all =
     [
         new Serving.ServingHarness(),
+        new Eval.EvalHarness(),
+        new LmEval.LmEvalHarness(),
     ];
 
     public static IReadOnlyList<IBuiltInHarness> All => s_all;

@@ -15,6 +15,8 @@ public static class Harnesses
     [
         new(Command, "1", BuiltIn: false),
         new("serving", "1", BuiltIn: true, Converter: "vllm", RawFileName: "serving.jsonl"),
+        new("eval", "1", BuiltIn: true, Converter: "lm-eval", RawFileName: "results.json"),
+        new("lm-eval", "1", BuiltIn: true, Converter: "lm-eval", RawFileName: "results.json"),
     ];
 
     public static IReadOnlyCollection<string> Names { get; } = s_all.Select(h => h.Name).ToArray();
