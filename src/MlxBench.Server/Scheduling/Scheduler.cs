@@ -371,7 +371,7 @@ internal sealed unsafe class Scheduler : IDisposable
         TokenLogprob? logprob = a.Job.Logprobs >= 0 ? LogprobOf(row, token, a.Job.Logprobs) : null;
         a.Generated++;
         Counters.GeneratedTokens++;
-        if (_model.IsEndOfGeneration(token))
+        if (!a.Job.IgnoreEos && _model.IsEndOfGeneration(token))
         {
             a.PendingFinish = FinishReason.Stop;
             return;
