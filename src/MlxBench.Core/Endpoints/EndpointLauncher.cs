@@ -94,7 +94,11 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
         }
 
         string command = endpoint.Command!;
-        string? localFile = model.File is { } f && File.Exists(f) ? f : null;
+        // A local file, else the HF cache's copy if there is one (a command server may download on its own otherwise).
+        string? localFile = model.File is not { } f ? null
+            : File.Exists(f) ? f
+            : File.Exists(Path.Combine(settings.ProjectDirectory, f)) ? Path.GetFullPath(Path.Combine(settings.ProjectDirectory, f))
+            : settings.HfCache.FindCached(model.Id, f.Replace('\\', '/'), model.Revision);
         return new Launch($"command for {model.Name}: {command}", port =>
         {
             var start = new ProcessStartInfo
