@@ -218,6 +218,30 @@ public sealed class CompletionsTests
     }
 
     [TestMethod]
+    public async Task StreamingSeveralPromptsAndChoices_InterleavesChunksByIndex_WithEachChoicesOwnText()
+    {
+        string[] prompts = ["Once upon a time", "The cat"];
+        var expected = new List<string>();
+        foreach (string p in prompts)
+            expected.Add((string)(await s_server.PostOkAsync("v1/completions", new { prompt = p, max_tokens = 20, temperature = 0 }))["choices"]![0]!["text"]!);
+
+        List<string> events = await s_server.StreamAsync("v1/completions", new { prompt = prompts, n = 2, max_tokens = 20, temperature = 0, stream = true, stream_options = new { include_usage = true } });
+
+        var texts = new string[4];
+        var finished = new bool[4];
+        foreach (JsonNode chunk in events.SkipLast(1).Select(e => JsonNode.Parse(e)!))
+            foreach (JsonNode? c in chunk["choices"]!.AsArray())
+            {
+                int i = (int)c!["index"]!;
+                texts[i] += (string)c["text"]!;
+                finished[i] |= c["finish_reason"] is not null;
+            }
+        for (int i = 0; i < 4; i++) Assert.AreEqual(expected[i / 2], texts[i], $"choice {i} (prompt {i / 2}, choice {i % 2})");
+        Assert.IsTrue(finished.All(f => f));
+        Assert.AreEqual(80, (int)JsonNode.Parse(events[^2])!["usage"]!["completion_tokens"]!);
+    }
+
+    [TestMethod]
     public async Task NChoices_WithSeed_AreReproducible()
     {
         var payload = new { prompt = Oracle.Prompt, max_tokens = 24, temperature = 1.0, top_p = 0.9, seed = 7, n = 3 };

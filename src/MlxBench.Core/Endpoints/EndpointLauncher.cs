@@ -46,6 +46,7 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
     {
         Directory.CreateDirectory(settings.LogDirectory);
         string log = Path.Combine(settings.LogDirectory, $"{ShardNaming.Slug(endpoint.Name)}-{ShardNaming.Slug(model.Name)}.log");
+        StaleProcess.Stop(log + ".pid");
         Launch launch = await PrepareAsync(endpoint, model, cancellationToken);
         for (int attempt = 1; ; attempt++)
         {
@@ -94,7 +95,11 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
         }
 
         string command = endpoint.Command!;
-        string? localFile = model.File is { } f && File.Exists(f) ? f : null;
+        // A local file, else the HF cache's copy if there is one (a command server may download on its own otherwise).
+        string? localFile = model.File is not { } f ? null
+            : File.Exists(f) ? f
+            : File.Exists(Path.Combine(settings.ProjectDirectory, f)) ? Path.GetFullPath(Path.Combine(settings.ProjectDirectory, f))
+            : settings.HfCache.FindCached(model.Id, f.Replace('\\', '/'), model.Revision);
         return new Launch($"command for {model.Name}: {command}", port =>
         {
             var start = new ProcessStartInfo
@@ -151,8 +156,10 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         log.Line($"# pid {process.Id}, port {port}");
+        string pidFile = logPath + ".pid";
+        StaleProcess.Record(pidFile, process);
         string root = $"http://127.0.0.1:{port}";
-        var running = new RunningEndpoint(endpoint.Name, model.Name, root + launch.BasePath, process, log, logPath);
+        var running = new RunningEndpoint(endpoint.Name, model.Name, root + launch.BasePath, process, log, logPath, pidFile);
 
         int timeout = ManagedEndpoints.Number(endpoint, "ReadyTimeout", ManagedEndpoints.DefaultReadyTimeoutSeconds);
         var clock = Stopwatch.StartNew();
@@ -211,8 +218,11 @@ public sealed class RunningEndpoint : IAsyncDisposable
     private readonly EndpointLog _log;
     private int _stopped;
 
-    internal RunningEndpoint(string endpoint, string model, string baseUrl, Process process, EndpointLog log, string logPath)
+    private readonly string _pidFile;
+
+    internal RunningEndpoint(string endpoint, string model, string baseUrl, Process process, EndpointLog log, string logPath, string pidFile)
     {
+        _pidFile = pidFile;
         Endpoint = endpoint;
         Model = model;
         BaseUrl = baseUrl;
@@ -244,6 +254,7 @@ public sealed class RunningEndpoint : IAsyncDisposable
                 catch (OperationCanceledException) { /* reported below as still running */ }
             }
             _log.Line(_process.HasExited ? $"# stopped (exit code {_process.ExitCode})" : "# could not be stopped");
+            if (_process.HasExited) File.Delete(_pidFile);
         }
         catch (InvalidOperationException)
         {
@@ -292,5 +303,51 @@ internal sealed class EndpointLog : IDisposable
             _closed = true;
             _writer.Dispose();
         }
+    }
+}
+
+/// <summary>
+/// The pid file beside an endpoint's log: written when its server starts, removed when it is stopped. A build killed
+/// outright (SIGKILL, a crashed node) cannot stop its servers; the native server exits by itself (--parent-pid), and
+/// any server of the same endpoint and model that is still running when the next Bench starts it is stopped first.
+/// The process start time guards against a reused pid.
+/// </summary>
+internal static class StaleProcess
+{
+    public static void Record(string pidFile, Process process)
+    {
+        try
+        {
+            File.WriteAllText(pidFile, $"{process.Id} {process.StartTime.ToUniversalTime().Ticks}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            // Only a safety net: the run goes on without it.
+        }
+    }
+
+    public static void Stop(string pidFile)
+    {
+        if (!File.Exists(pidFile)) return;
+        try
+        {
+            string[] parts = File.ReadAllText(pidFile).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2
+                && int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+                && long.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long ticks))
+            {
+                using Process process = Process.GetProcessById(pid);
+                if (process.StartTime.ToUniversalTime().Ticks == ticks)
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit(10_000);
+                }
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
+        {
+            // Gone already, or not ours to stop.
+        }
+        File.Delete(pidFile);
     }
 }

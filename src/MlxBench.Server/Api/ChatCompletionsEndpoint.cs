@@ -55,6 +55,7 @@ internal static class ChatCompletionsEndpoint
                 Logprobs = logprobs ? top : -1,
                 Sampling = g.SamplingFor(j),
                 Stop = g.Stop,
+                IgnoreEos = g.IgnoreEos,
                 Cancellation = http.RequestAborted,
             });
             choices.Add(new ChoiceResult(j, 0));

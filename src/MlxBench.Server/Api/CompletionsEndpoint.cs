@@ -51,6 +51,7 @@ internal static class CompletionsEndpoint
                     Logprobs = logprobs ?? -1,
                     Sampling = g.SamplingFor(j),
                     Stop = g.Stop,
+                    IgnoreEos = g.IgnoreEos,
                     Cancellation = http.RequestAborted,
                 });
                 choices.Add(new ChoiceResult(choices.Count, p));

@@ -19,6 +19,8 @@ internal sealed record GenerationParameters
     public IReadOnlyList<string> Stop { get; init; } = [];
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
+    /// <summary>vLLM's extension: keep generating through end-of-generation tokens (benchmarks want exact lengths).</summary>
+    public bool IgnoreEos { get; init; }
 
     public static GenerationParameters Read(JsonFields f, string maxTokensField)
     {
@@ -51,6 +53,7 @@ internal sealed record GenerationParameters
             Stop = f.StringOrList("stop", MaxStops),
             Stream = f.Bool("stream") ?? false,
             IncludeUsage = includeUsage,
+            IgnoreEos = f.Bool("ignore_eos") ?? false,
         };
     }
 

@@ -72,7 +72,8 @@ internal sealed unsafe class Scheduler : IDisposable
         MlxbContextParams parameters = NativeMethods.ContextDefaultParams();
         parameters.NCtx = options.ContextSize;
         parameters.NSeqMax = Math.Max(1, options.Parallel);
-        parameters.NBatch = Math.Max(1, options.BatchSize);
+        // Every generating sequence gets its token into each step, so a batch holds at least one token per slot.
+        parameters.NBatch = Math.Max(Math.Max(1, options.BatchSize), parameters.NSeqMax);
         parameters.NThreads = Math.Max(0, options.Threads);
         nint context;
         EngineException.ThrowIfFailed(NativeMethods.ContextNew(model.Handle, &parameters, &context), "mlxb_context_new");
@@ -371,7 +372,7 @@ internal sealed unsafe class Scheduler : IDisposable
         TokenLogprob? logprob = a.Job.Logprobs >= 0 ? LogprobOf(row, token, a.Job.Logprobs) : null;
         a.Generated++;
         Counters.GeneratedTokens++;
-        if (_model.IsEndOfGeneration(token))
+        if (!a.Job.IgnoreEos && _model.IsEndOfGeneration(token))
         {
             a.PendingFinish = FinishReason.Stop;
             return;

@@ -19,6 +19,8 @@ internal sealed class SequenceJob
     public int Logprobs { get; init; } = -1;
     public SamplingSettings Sampling { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
+    /// <summary>Generate through end-of-generation tokens (always <see cref="MaxTokens"/> tokens unless a stop matches).</summary>
+    public bool IgnoreEos { get; init; }
     public CancellationToken Cancellation { get; init; }
 
     internal CancellationTokenRegistration WakeOnCancel { get; set; }

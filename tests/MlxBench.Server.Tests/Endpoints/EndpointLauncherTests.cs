@@ -66,6 +66,23 @@ public sealed class EndpointLauncherTests
     }
 
     [TestMethod]
+    public async Task AServerLeftBehindByAKilledBuild_IsStoppedByTheNextStart()
+    {
+        using var dir = new TempDirectory("mlxb-ep");
+        string command = $"exec dotnet exec '{Paths.ServerDll}' --model \"$MLXBENCH_MODEL_FILE\" --port \"$MLXBENCH_PORT\" --engine-library \"$MLXBENCH_ENGINE_LIBRARY\" --parallel 1";
+        // The first run's endpoint is never disposed: its build "died".
+        RunningEndpoint abandoned = await Launcher(dir).StartAsync(Command(command), Model(TestServer.Stories260K), CancellationToken.None);
+        int stale = abandoned.ProcessId;
+
+        await using RunningEndpoint next = await Launcher(dir).StartAsync(Command(command), Model(TestServer.Stories260K), CancellationToken.None);
+
+        Assert.IsFalse(Paths.IsRunning(stale), "the stale server was stopped before the new one started");
+        Assert.IsTrue(Paths.IsRunning(next.ProcessId));
+        await next.DisposeAsync();
+        Assert.IsFalse(File.Exists(next.LogPath + ".pid"), "a server stopped normally leaves no pid file");
+    }
+
+    [TestMethod]
     public async Task CommandThatExits_FailsWithItsExitCodeAndTheEndOfItsLog()
     {
         using var dir = new TempDirectory("mlxb-ep");

@@ -46,7 +46,10 @@ public sealed class ManagedEndpointSdkTests
         </Project>
         """;
 
-    private static (int ExitCode, string Output) Bench(string project)
+    private static (int ExitCode, string Output) Bench(string project) => Bench(project, whileRunning: null);
+
+    /// <summary>Runs Bench; <paramref name="whileRunning"/> gets the build's process once the endpoint is ready.</summary>
+    private static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -61,12 +64,33 @@ public sealed class ManagedEndpointSdkTests
         using Process process = Process.Start(start)!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (whileRunning is not null)
+        {
+            string endpoints = Path.Combine(Path.GetDirectoryName(project)!, "obj", "bench", "endpoints");
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            string? log = null;
+            while (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                log = Directory.Exists(endpoints) ? Directory.GetFiles(endpoints, "*.log").SingleOrDefault() : null;
+                if (log is not null && ReadShared(log).Contains("# ready at", StringComparison.Ordinal)) break;
+                Thread.Sleep(100);
+            }
+            Assert.IsNotNull(log, "the endpoint never started");
+            Thread.Sleep(500);   // let the suite start against it
+            whileRunning(process, log);
+        }
         if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
         {
             process.Kill(entireProcessTree: true);
             Assert.Fail("dotnet build -t:Bench did not finish within 5 minutes:\n" + stdout.Result);
         }
         return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
     }
 
     private static string EndpointLog(TempDirectory dir) =>
@@ -124,6 +148,57 @@ public sealed class ManagedEndpointSdkTests
         Assert.IsTrue(File.Exists(Path.Combine(cellDir, "base_url.txt")), "the suite ran against the server before failing");
         Assert.IsFalse(File.Exists(Path.Combine(cellDir, "envelope.json")), "a failed cell records nothing");
         AssertStopped(EndpointLog(dir), output);
+    }
+
+    [TestMethod]
+    public void CtrlC_DuringACell_StopsTheSuiteAndTheServer()
+    {
+        using var dir = new TempDirectory("mlxb-sdk");
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; sleep 120", TestServer.EngineLibrary));
+        int serverPid = 0;
+
+        (int exit, string output) = Bench(project, (build, log) =>
+        {
+            serverPid = Paths.FromLog(log).Pid;
+            Signal(build.Id, "INT");   // what Ctrl+C sends to the build
+        });
+
+        Assert.AreNotEqual(0, exit, output);
+        Assert.IsTrue(WaitGone(serverPid, TimeSpan.FromSeconds(20)), $"server {serverPid} survived Ctrl+C\n{output}");
+        Assert.IsFalse(Directory.GetFiles(dir.Path, "envelope.json", SearchOption.AllDirectories).Any(), "a cancelled cell records nothing");
+    }
+
+    [TestMethod]
+    public void BuildKilledOutright_TheServerNoticesAndExits()
+    {
+        using var dir = new TempDirectory("mlxb-sdk");
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; sleep 20", TestServer.EngineLibrary));
+        int serverPid = 0;
+
+        Bench(project, (build, log) =>
+        {
+            serverPid = Paths.FromLog(log).Pid;
+            // No chance to clean up: the server's --parent-pid watch must stop it. (The suite's own shell outlives the
+            // build too, which is why it only sleeps 20 s here.)
+            Signal(build.Id, "KILL");
+        });
+
+        Assert.IsTrue(WaitGone(serverPid, TimeSpan.FromSeconds(20)), $"server {serverPid} outlived its build");
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using Process kill = Process.Start("kill", ["-" + signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        kill.WaitForExit();
+    }
+
+    private static bool WaitGone(int pid, TimeSpan timeout)
+    {
+        for (var deadline = DateTime.UtcNow + timeout; DateTime.UtcNow < deadline; Thread.Sleep(100))
+            if (!Paths.IsRunning(pid)) return true;
+        return false;
     }
 
     [TestMethod]
