@@ -228,6 +228,9 @@ public sealed class ServingBenchmark(ServingOptions options, string baseUrl, str
             Warn(BenchDiagnostic.Warning("Serving.SomeFailed", label, m.Failed, total, m.Run.Records.First(r => !r.Success).Error));
         if (m.UsageMissing > 0)
             Warn(BenchDiagnostic.Warning("Serving.NoUsage", label, m.UsageMissing, m.Completed));
+        // The client's own CPU near the machine's cores means its stamps may be late: say so rather than report a slow server.
+        if (m.Run.ClientCpuCores >= 0.9 * Environment.ProcessorCount)
+            Warn(BenchDiagnostic.Warning("Serving.ClientSaturated", label, m.Run.ClientCpuCores, Environment.ProcessorCount));
         if (m.UsageMismatches > 0)
             Warn(BenchDiagnostic.Warning("Serving.UsageMismatch", label, m.UsageMismatches, m.Completed,
                 m.ClientInputTokens, m.ServerInputTokens, m.ClientOutputTokens, m.ServerOutputTokens));

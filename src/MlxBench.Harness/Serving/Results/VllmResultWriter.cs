@@ -120,6 +120,8 @@ public static class VllmResultWriter
         json.WriteBoolean("ignore_eos", options.EffectiveIgnoreEos);
         json.WriteNumber("range_ratio", options.RangeRatio);
         json.WriteNumber("seed", options.Seed);
+        WriteNumberOrNull(json, "client_cpu_cores", metrics.Run.ClientCpuCores);
+        json.WriteNumber("client_cores", Environment.ProcessorCount);
         WriteNumberOrNull(json, "send_rate", metrics.SendRate);
         WriteNumberOrNull(json, "intended_rate", metrics.IntendedRate);
         json.WriteStartObject("dispatch_lag_ms");
