@@ -29,6 +29,31 @@ else
   fi
 fi
 
+# The quickstart, as the README's first command runs it: the first run leaves a report, the second reuses every cell
+# within a minute. Its packed SDK (artifacts/feed, 0.1.0-local) is the one the end-to-end tests below build with.
+qs_pass=0 qs_fail=0
+# CI starts from nothing, as a fresh clone does; a developer's own quickstart results are left alone.
+[ -n "${CI:-}" ] && rm -rf samples/quickstart/obj samples/quickstart/bin samples/quickstart/dataset
+if eng/quickstart.sh > "$log/quickstart-1.log" 2>&1 && [ -s samples/quickstart/bin/bench-report.html ] \
+   && grep -q "0 failed" "$log/quickstart-1.log"; then
+  qs_pass=$((qs_pass + 1))
+else
+  echo "eng/test.sh: the quickstart failed; see $log/quickstart-1.log" >&2; tail -30 "$log/quickstart-1.log" >&2; qs_fail=$((qs_fail + 1))
+fi
+start=$(date +%s)
+if eng/quickstart.sh > "$log/quickstart-2.log" 2>&1 && grep -Eq "Bench: [0-9]+ cell\(s\): 0 ran, [0-9]+ up to date, 0 failed" "$log/quickstart-2.log" \
+   && [ $(( $(date +%s) - start )) -lt 60 ]; then
+  qs_pass=$((qs_pass + 1))
+else
+  echo "eng/test.sh: the second quickstart run did not reuse every cell within a minute; see $log/quickstart-2.log" >&2; qs_fail=$((qs_fail + 1))
+fi
+echo "quickstart: $qs_pass passed, $qs_fail failed (second run $(( $(date +%s) - start )) s)"
+passed=$((passed + qs_pass)); failed=$((failed + qs_fail))
+[ "$qs_fail" -eq 0 ] || status=1
+if [ -f artifacts/feed/MlxBench.Sdk.0.1.0-local.nupkg ]; then
+  export MLXB_TEST_SDK_FEED="$repo/artifacts/feed" MLXB_TEST_SDK_VERSION=0.1.0-local
+fi
+
 # Managed suites (Microsoft.Testing.Platform): one aggregated summary for the whole solution. One test module at a
 # time: on two cores, suites that measure latency or start servers must not compete with each other for the CPU.
 dotnet test --solution MlxBench.slnx -c Release --max-parallel-test-modules 1 2>&1 | tee "$log/dotnet-test.log"

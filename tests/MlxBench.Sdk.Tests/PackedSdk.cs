@@ -6,7 +6,7 @@ namespace MlxBench.Sdk.Tests;
 
 /// <summary>
 /// The MlxBench.Sdk package under test: packed once per test run into a local feed with a version no NuGet cache has
-/// seen (or taken from <c>MLXBENCH_SDK_FEED</c> + <c>MLXBENCH_SDK_VERSION</c> when eng/test.sh packed it already).
+/// seen (or taken from <c>MLXB_TEST_SDK_FEED</c> + <c>MLXB_TEST_SDK_VERSION</c> when eng/test.sh packed it already).
 /// </summary>
 [TestClass]
 public static class PackedSdk
@@ -21,8 +21,8 @@ public static class PackedSdk
     {
         string root = Path.Combine(Path.GetTempPath(), "mlxb-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         PackagesFolder = Path.Combine(root, "packages");
-        string? feed = Environment.GetEnvironmentVariable("MLXBENCH_SDK_FEED");
-        string? version = Environment.GetEnvironmentVariable("MLXBENCH_SDK_VERSION");
+        string? feed = Environment.GetEnvironmentVariable("MLXB_TEST_SDK_FEED");
+        string? version = Environment.GetEnvironmentVariable("MLXB_TEST_SDK_VERSION");
         if (!string.IsNullOrEmpty(feed) && !string.IsNullOrEmpty(version))
         {
             (Feed, Version) = (feed, version);

@@ -47,6 +47,13 @@ internal static class RunCellCommand
                 await Console.Error.WriteLineAsync(e.Diagnostic.Text);
                 return ExitCodes.Failed;
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A bug in a harness, not bad input: say so in one coded line, and keep the stack in the cell's log.
+                await Console.Error.WriteLineAsync(e.ToString());
+                await Console.Error.WriteLineAsync(BenchDiagnostic.Error("Cli.HarnessCrashed", cell.Id, cell.Suite.Harness, $"{e.GetType().Name}: {e.Message}").Text);
+                return ExitCodes.Failed;
+            }
         });
         return command;
     }

@@ -11,7 +11,7 @@ namespace MlxBench.Core.Running;
 /// with <c>&amp;</c>, a daemon) still holds them, and is stopped with the cell (see <see cref="TaggedProcesses"/>).
 /// Every harness that runs out of process (a user's command, the built-in harnesses through the CLI) goes through here.
 /// </summary>
-public static class HarnessProcess
+public static partial class HarnessProcess
 {
     /// <summary>How long output may still arrive after the process and everything it started have gone.</summary>
     private static readonly TimeSpan s_drainGrace = TimeSpan.FromSeconds(5);
@@ -30,6 +30,7 @@ public static class HarnessProcess
         using var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var gate = new object();
         bool closed = false;
+        string? lastCoded = null;
         void OnLine(string? line)
         {
             if (line is null) return;
@@ -38,6 +39,7 @@ public static class HarnessProcess
                 if (closed) return;
                 log.WriteLine(line);
             }
+            if (CodedLine().IsMatch(line)) lastCoded = line;
             context.Output(line);
         }
         process.OutputDataReceived += (_, e) => OnLine(e.Data);
@@ -80,6 +82,9 @@ public static class HarnessProcess
             cancellationToken.ThrowIfCancellationRequested();
             throw new BenchException(BenchDiagnostic.Error("Cell.TimedOut", cell.Id, cell.Suite.TimeoutSeconds));
         }
+        // A harness that explains its failure with a coded line (the built-in ones always do) is reported in its own words.
+        if (process.ExitCode != 0 && lastCoded is not null)
+            throw new BenchException(BenchDiagnostic.Error("Cell.HarnessFailed", cell.Id, lastCoded, context.Paths.Log));
         if (process.ExitCode != 0)
             throw new BenchException(BenchDiagnostic.Error("Cell.CommandFailed", cell.Id, process.ExitCode, context.Paths.Log));
         if (!File.Exists(resultPath))
@@ -100,4 +105,7 @@ public static class HarnessProcess
             process.CancelErrorRead();
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^MLXB\d{4}: ")]
+    private static partial System.Text.RegularExpressions.Regex CodedLine();
 }

@@ -93,6 +93,19 @@ public sealed class CellRunnerTests
     }
 
     [TestMethod]
+    public async Task FailingHarness_ThatExplainsItselfWithACode_IsReportedInItsOwnWords()
+    {
+        using var bench = new BenchProject();
+        BenchCell cell = bench.Cell("echo 'loading tasks'; echo 'MLXB7003: BenchSuite \"reasoning\" names task \"nope\", which is not a task.' >&2; exit 1");
+
+        CellOutcome outcome = await bench.RunAsync(cell);
+
+        Assert.AreEqual("MLXB2013", outcome.Failure!.Code);
+        StringAssert.Contains(outcome.Failure.Message, "MLXB7003: BenchSuite \"reasoning\" names task \"nope\"");
+        StringAssert.Contains(outcome.Failure.Message, bench.Store.PathsFor(cell).Log);
+    }
+
+    [TestMethod]
     public async Task FailingCommand_IsMLXB2001_WithItsExitCodeAndLog_AndNoEnvelope()
     {
         using var bench = new BenchProject();

@@ -25,6 +25,7 @@ public sealed class DataAndUserTaskTests
             doc_to_text: "Q: What is the capital of {{country}}?\nA:"
             doc_to_choice: options
             doc_to_target: answer_index
+            num_fewshot: 1
             metric_list:
               - metric: acc
             metadata:
@@ -32,6 +33,7 @@ public sealed class DataAndUserTaskTests
             """);
         EvalTask task = UserTaskLoader.Load(path);
         Assert.AreEqual(temp.Combine("capitals.jsonl"), task.DefaultData);
+        Assert.AreEqual(1, task.NumFewshot, "YAML integers are read as whole numbers");
         Assert.AreEqual(2.0, task.Version);
         var doc = JsonNode.Parse(File.ReadAllLines(temp.Combine("capitals.jsonl"))[0])!.AsObject();
         DocRequests built = new PromptBuilder(task, null, new PromptOptions()).Build(0, doc);
@@ -60,6 +62,8 @@ public sealed class DataAndUserTaskTests
         var e = Assert.ThrowsExactly<TaskDefinitionException>(() => UserTaskLoader.Load(temp.Write("bad.yaml", "task: x\noutput_type: multiple_choice\ndoc_to_target: y\n")));
         StringAssert.Contains(e.Message, "doc_to_choice");
         Assert.ThrowsExactly<TaskDefinitionException>(() => UserTaskLoader.Load(temp.Write("bad2.yaml", "task: [unclosed\n")));
+        StringAssert.Contains(Assert.ThrowsExactly<TaskDefinitionException>(() => UserTaskLoader.Load(temp.Write("bad3.yaml",
+            "task: x\noutput_type: multiple_choice\ndoc_to_choice: c\ndoc_to_target: y\nnum_fewshot: two\n"))).Message, "num_fewshot must be a whole number");
     }
 
     [TestMethod]

@@ -87,7 +87,7 @@ public static class UserTaskLoader
                 filters.Add(new FilterPipeline((string?)f?["name"] ?? "none",
                     (f?["filter"] as JsonArray ?? []).Select(s => new FilterStep(
                         (string?)s?["function"] ?? throw new TaskDefinitionException($"{source}: a filter step has no function"),
-                        (string?)s!["regex_pattern"], (int?)s["group_select"] ?? 0, (string?)s["fallback"] ?? "[invalid]")).ToList()));
+                        (string?)s!["regex_pattern"], Integer(s["group_select"], "group_select", source) ?? 0, (string?)s["fallback"] ?? "[invalid]")).ToList()));
 
         var generation = c["generation_kwargs"] as JsonObject;
         if (generation is not null && generation["temperature"] is JsonValue t && t.TryGetValue(out long whole)) generation["temperature"] = (double)whole;
@@ -103,7 +103,7 @@ public static class UserTaskLoader
             Description = Optional(c, "description") ?? "",
             TargetDelimiter = Optional(c, "target_delimiter") ?? " ",
             FewshotDelimiter = fewshotDelimiter,
-            NumFewshot = (int?)c["num_fewshot"] ?? 0,
+            NumFewshot = Integer(c["num_fewshot"], "num_fewshot", source) ?? 0,
             GenerationKwargs = type == OutputType.GenerateUntil ? (JsonObject?)generation?.DeepClone() : null,
             Filters = filters.Count > 0 ? filters : [new("none", [new FilterStep("take_first")])],
             Metrics = metrics,
@@ -177,6 +177,16 @@ public static class UserTaskLoader
         try { return JsonNode.Parse(text) as JsonObject ?? throw new TaskDefinitionException($"{path}: not a JSON object"); }
         catch (JsonException e) { throw new TaskDefinitionException($"{path}: not valid JSON ({e.Message})"); }
     }
+
+    /// <summary>A whole number however the file wrote it (YAML and JSON readers give long or double).</summary>
+    private static int? Integer(JsonNode? node, string key, string source) => node switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out long l) && l is >= int.MinValue and <= int.MaxValue => (int)l,
+        JsonValue v when v.TryGetValue(out int i) => i,
+        JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue => (int)d,
+        _ => throw new TaskDefinitionException($"{source}: {key} must be a whole number"),
+    };
 
     private static JsonObject ParseYaml(string path, string text)
     {
