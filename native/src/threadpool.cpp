@@ -17,6 +17,8 @@ namespace {
 // How long an idle worker spins before sleeping: longer than the gap between two jobs of one token (sampling,
 // bookkeeping), far shorter than a human-visible pause.
 constexpr auto k_spin = std::chrono::microseconds(2000);
+// Pause-spins (~10-40 ns each) before a waiting thread starts yielding its core: ~20-80 us, longer than most jobs.
+constexpr int k_spins_before_yield = 2048;
 }
 
 ThreadPool::ThreadPool(int n_threads) : n_(n_threads < 1 ? 1 : n_threads) {
@@ -44,7 +46,12 @@ void ThreadPool::run_raw(Fn fn, void * ctx) {
         cv_.notify_all();
     }
     fn(ctx, 0, n_);
-    while (pending_.load(std::memory_order_acquire) != 0) MLXB_PAUSE();
+    // On an oversubscribed machine a worker may have been descheduled: after a short spin, give the core away
+    // instead of burning the slice it needs to finish.
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; spins++) {
+        if (spins < k_spins_before_yield) MLXB_PAUSE();
+        else std::this_thread::yield();
+    }
 }
 
 void ThreadPool::worker(int ith) {
@@ -54,7 +61,8 @@ void ThreadPool::worker(int ith) {
         if (e == seen) {
             auto t0 = std::chrono::steady_clock::now();
             for (int spins = 0; (e = epoch_.load(std::memory_order_acquire)) == seen; spins++) {
-                MLXB_PAUSE();
+                if (spins < k_spins_before_yield) MLXB_PAUSE();
+                else std::this_thread::yield();
                 if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() - t0 > k_spin) {
                     std::unique_lock<std::mutex> lk(mu_);
                     sleepers_.fetch_add(1, std::memory_order_seq_cst);

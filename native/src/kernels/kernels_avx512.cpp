@@ -1,0 +1,503 @@
+// AVX-512 (F, BW, VL) + VNNI kernels. Compiled with those flags in this file alone; internal linkage throughout, and
+// only called after the CPUID check in dispatch.cpp.
+//
+// Two shapes of work:
+//  - one or a few tokens (decode): row-wise dot products, several weight rows per pass over the activations so each
+//    activation load feeds several FMAs; memory-bound, so the job is to keep loads in flight.
+//  - a prompt batch (>= k_pack_min tokens): classic packed GEMM. A panel of 32 weight rows x KC columns is converted
+//    once to the layout the micro-kernel wants (float, k-major; or int8 in VNNI groups with scales and sums), then
+//    every token tile streams past it. Outputs are 32 consecutive rows of one token: two zmm stores, no horizontal
+//    sums. The panel lives on the stack (<= 40 KiB, L1/L2-resident); nothing is allocated.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels.h"
+
+namespace mlxb {
+
+namespace {
+
+constexpr int64_t k_pack_min = 8;  // fewer tokens: packing would cost more than it saves
+
+// ---- float weights (F32, F16, BF16) -------------------------------------------------------------------------------
+
+struct LoadF32 {
+    using T = float;
+    static __m512 load(const float * p) { return _mm512_loadu_ps(p); }
+    static __m512 load_n(const float * p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+    static float one(const float * p) { return *p; }
+};
+struct LoadF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t * p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+    static __m512 load_n(const uint16_t * p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+    static float one(const uint16_t * p) { return fp16_to_fp32(*p); }
+};
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+    static __m512 load(const uint16_t * p) { return widen(_mm256_loadu_si256((const __m256i *)p)); }
+    static __m512 load_n(const uint16_t * p, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+    static float one(const uint16_t * p) { return bf16_to_fp32(*p); }
+};
+
+inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1); }
+
+// RM rows x RN tokens, dot products along k in zmm partial sums (two per pair when RM*RN is small, to cover the
+// FMA latency), reduced once at the end.
+template <class L, int RM, int RN>
+void tile_rows(const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t r, int64_t t, int64_t ldy) {
+    __m512 acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= cols; k += 16) {
+        __m512 a[RM];
+        for (int i = 0; i < RM; i++) a[i] = L::load(W + (r + i) * cols + k);
+        for (int j = 0; j < RN; j++) {
+            const __m512 b = _mm512_loadu_ps(X + (t + j) * cols + k);
+            for (int i = 0; i < RM; i++) acc[i][j] = _mm512_fmadd_ps(a[i], b, acc[i][j]);
+        }
+    }
+    if (k < cols) {
+        const __mmask16 m = tail_mask(cols - k);
+        __m512 a[RM];
+        for (int i = 0; i < RM; i++) a[i] = L::load_n(W + (r + i) * cols + k, m);
+        for (int j = 0; j < RN; j++) {
+            const __m512 b = _mm512_maskz_loadu_ps(m, X + (t + j) * cols + k);
+            for (int i = 0; i < RM; i++) acc[i][j] = _mm512_fmadd_ps(a[i], b, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) Y[(t + j) * ldy + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// One token: 8 rows at a time, k unrolled by 2 with separate accumulators, so 16 independent FMA chains cover the
+// 4-cycle latency at 2 FMAs per cycle and ~16 loads are in flight.
+template <class L>
+void gemv_rows8(const typename L::T * W, const float * x, float * y, int64_t cols, int64_t r) {
+    __m512 acc0[8], acc1[8];
+    for (int i = 0; i < 8; i++) acc0[i] = acc1[i] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= cols; k += 32) {
+        const __m512 b0 = _mm512_loadu_ps(x + k), b1 = _mm512_loadu_ps(x + k + 16);
+        for (int i = 0; i < 8; i++) {
+            acc0[i] = _mm512_fmadd_ps(L::load(W + (r + i) * cols + k), b0, acc0[i]);
+            acc1[i] = _mm512_fmadd_ps(L::load(W + (r + i) * cols + k + 16), b1, acc1[i]);
+        }
+    }
+    for (; k < cols; k += 16) {
+        const __mmask16 m = tail_mask(std::min<int64_t>(16, cols - k));
+        const __m512 b = _mm512_maskz_loadu_ps(m, x + k);
+        for (int i = 0; i < 8; i++) acc0[i] = _mm512_fmadd_ps(L::load_n(W + (r + i) * cols + k, m), b, acc0[i]);
+    }
+    for (int i = 0; i < 8; i++) y[r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
+}
+
+template <class L, int RM, int RN>
+void tile_rows_dispatch(int rm, int rn, const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t r,
+                        int64_t t, int64_t ldy) {
+    if constexpr (RM > 1) if (rm < RM) return tile_rows_dispatch<L, RM - 1, RN>(rm, rn, W, X, Y, cols, r, t, ldy);
+    if constexpr (RN > 1) if (rn < RN) return tile_rows_dispatch<L, RM, RN - 1>(rm, rn, W, X, Y, cols, r, t, ldy);
+    tile_rows<L, RM, RN>(W, X, Y, cols, r, t, ldy);
+}
+
+// Packed GEMM for float weights.
+constexpr int NR = 32;     // rows per panel: two zmm of outputs per token
+constexpr int KC = 256;    // columns per panel: 32 x 256 floats = 32 KiB
+constexpr int RN_F = 12;   // tokens per micro-tile: 24 accumulators + 2 weights + 1 broadcast of 32 zmm
+
+// panel[kk * 32 + i] = W[r + i][k0 + kk] as float; rows past nr are zero.
+template <class L>
+void pack_panel_f(const typename L::T * W, int64_t cols, int64_t r, int nr, int64_t k0, int kc, float * panel) {
+    for (int i = 0; i < NR; i++) {
+        if (i >= nr) {
+            for (int kk = 0; kk < kc; kk++) panel[kk * NR + i] = 0.0f;
+            continue;
+        }
+        const typename L::T * w = W + (r + i) * cols + k0;
+        int kk = 0;
+        alignas(64) float tmp[16];
+        for (; kk + 16 <= kc; kk += 16) {
+            _mm512_store_ps(tmp, L::load(w + kk));
+            for (int q = 0; q < 16; q++) panel[(kk + q) * NR + i] = tmp[q];
+        }
+        for (; kk < kc; kk++) panel[kk * NR + i] = L::one(w + kk);
+    }
+}
+
+template <int RN>
+void micro_f(const float * panel, int kc, const float * X, int64_t cols, int64_t k0, float * Y, int64_t ldy, int64_t r,
+             int64_t t, __mmask16 m0, __mmask16 m1, bool first) {
+    __m512 acc0[RN], acc1[RN];
+    for (int j = 0; j < RN; j++) {
+        float * y = Y + (t + j) * ldy + r;
+        acc0[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y);
+        acc1[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + 16);
+    }
+    const float * x = X + t * cols + k0;
+    for (int kk = 0; kk < kc; kk++) {
+        const __m512 w0 = _mm512_load_ps(panel + kk * NR), w1 = _mm512_load_ps(panel + kk * NR + 16);
+        for (int j = 0; j < RN; j++) {
+            const __m512 b = _mm512_set1_ps(x[j * cols + kk]);
+            acc0[j] = _mm512_fmadd_ps(w0, b, acc0[j]);
+            acc1[j] = _mm512_fmadd_ps(w1, b, acc1[j]);
+        }
+    }
+    for (int j = 0; j < RN; j++) {
+        float * y = Y + (t + j) * ldy + r;
+        _mm512_mask_storeu_ps(y, m0, acc0[j]);
+        _mm512_mask_storeu_ps(y + 16, m1, acc1[j]);
+    }
+}
+
+template <int RN>
+void micro_f_dispatch(int rn, const float * panel, int kc, const float * X, int64_t cols, int64_t k0, float * Y,
+                      int64_t ldy, int64_t r, int64_t t, __mmask16 m0, __mmask16 m1, bool first) {
+    if constexpr (RN > 1) if (rn < RN) return micro_f_dispatch<RN - 1>(rn, panel, kc, X, cols, k0, Y, ldy, r, t, m0, m1, first);
+    micro_f<RN>(panel, kc, X, cols, k0, Y, ldy, r, t, m0, m1, first);
+}
+
+inline void row_masks(int nr, __mmask16 * m0, __mmask16 * m1) {
+    *m0 = nr >= 16 ? (__mmask16)0xffff : tail_mask(nr);
+    *m1 = nr >= 32 ? (__mmask16)0xffff : nr > 16 ? tail_mask(nr - 16) : (__mmask16)0;
+}
+
+template <class L>
+void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
+            int64_t ldy) {
+    if (n_tok == 1) {
+        int64_t r = r0;
+        for (; r + 8 <= r1; r += 8) gemv_rows8<L>(W, X, Y, cols, r);
+        for (; r < r1; r += 4) tile_rows_dispatch<L, 4, 1>((int)std::min<int64_t>(4, r1 - r), 1, W, X, Y, cols, r, 0, ldy);
+        return;
+    }
+    if (n_tok < k_pack_min) {
+        for (int64_t r = r0; r < r1; r += 4)
+            for (int64_t t = 0; t < n_tok; t += 3)
+                tile_rows_dispatch<L, 4, 3>((int)std::min<int64_t>(4, r1 - r), (int)std::min<int64_t>(3, n_tok - t), W, X,
+                                            Y, cols, r, t, ldy);
+        return;
+    }
+    alignas(64) float panel[NR * KC];
+    for (int64_t r = r0; r < r1; r += NR) {
+        const int nr = (int)std::min<int64_t>(NR, r1 - r);
+        __mmask16 m0, m1;
+        row_masks(nr, &m0, &m1);
+        for (int64_t k0 = 0; k0 < cols; k0 += KC) {
+            const int kc = (int)std::min<int64_t>(KC, cols - k0);
+            pack_panel_f<L>(W, cols, r, nr, k0, kc, panel);
+            for (int64_t t = 0; t < n_tok; t += RN_F)
+                micro_f_dispatch<RN_F>((int)std::min<int64_t>(RN_F, n_tok - t), panel, kc, X, cols, k0, Y, ldy, r, t, m0,
+                                       m1, k0 == 0);
+        }
+    }
+}
+
+void gemm_f32(const float * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadF32>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_f16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadF16>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_bf16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_f<LoadBF16>(W, X, Y, c, n, r0, r1, ldy);
+}
+
+// ---- int8 dot products for Q8_0 / Q4_0 weights ---------------------------------------------------------------------
+
+// Weights of one block as 32 signed bytes (Q4_0: nibble - 8; low nibbles are elements 0..15, high 16..31).
+struct LoadQ8 {
+    using B = BlockQ8_0;
+    static __m256i load(const BlockQ8_0 & b) { return _mm256_loadu_si256((const __m256i *)b.qs); }
+};
+struct LoadQ4 {
+    using B = BlockQ4_0;
+    static __m256i load(const BlockQ4_0 & b) {
+        const __m128i tmp = _mm_loadu_si128((const __m128i *)b.qs);
+        const __m256i bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+        return _mm256_sub_epi8(_mm256_and_si256(bytes, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+    }
+};
+
+// sum of 32 products of signed bytes in 8 int32 lanes: VNNI takes unsigned x signed, so |w| and x * sign(w).
+inline __m256i dot_i8(__m256i w, __m256i x) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+template <class L, int RM, int RN>
+void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
+    __m256 acc[RM][RN];
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i w[RM];
+        float dw[RM];
+        for (int i = 0; i < RM; i++) {
+            const typename L::B & blk = W[(r + i) * nb + b];
+            w[i] = L::load(blk);
+            dw[i] = _cvtsh_ss(blk.d);
+        }
+        for (int j = 0; j < RN; j++) {
+            const BlockQ8x & xb = X[(t + j) * nb + b];
+            const __m256i x = _mm256_loadu_si256((const __m256i *)xb.qs);
+            for (int i = 0; i < RM; i++)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw[i] * xb.d), _mm256_cvtepi32_ps(dot_i8(w[i], x)), acc[i][j]);
+        }
+    }
+    for (int i = 0; i < RM; i++)
+        for (int j = 0; j < RN; j++) {
+            __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[i][j]), _mm256_extractf128_ps(acc[i][j], 1));
+            s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            Y[(t + j) * ldy + r + i] = _mm_cvtss_f32(s);
+        }
+}
+
+template <class L, int RM, int RN>
+void tile_q_dispatch(int rm, int rn, const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r,
+                     int64_t t, int64_t ldy) {
+    if constexpr (RM > 1) if (rm < RM) return tile_q_dispatch<L, RM - 1, RN>(rm, rn, W, X, Y, nb, r, t, ldy);
+    if constexpr (RN > 1) if (rn < RN) return tile_q_dispatch<L, RM, RN - 1>(rm, rn, W, X, Y, nb, r, t, ldy);
+    tile_q<L, RM, RN>(W, X, Y, nb, r, t, ldy);
+}
+
+// Packed int8 panel for one block of 32 rows: VNNI groups g = 0..7 of 4 columns, row i's 4 bytes at g*128 + 4*i
+// (two zmm per group: rows 0-15, 16-31), then the 32 row scales (float) and the 32 int32 corrections -128 * sum(w)
+// that undo the +128 bias the micro-kernel gives the activations (VNNI multiplies unsigned by signed bytes).
+struct PackedBlock {
+    alignas(64) int8_t q[8 * NR * 4];
+    alignas(64) float d[NR];
+    alignas(64) int32_t corr[NR];
+};
+constexpr int KB = 8;  // blocks per panel: 8 x 1.25 KiB
+
+template <class L>
+void pack_panel_q(const typename L::B * W, int64_t nb, int64_t r, int nr, int64_t b0, int kb, PackedBlock * P) {
+    for (int bb = 0; bb < kb; bb++) {
+        PackedBlock & p = P[bb];
+        for (int i = 0; i < NR; i++) {
+            alignas(32) int8_t w[32] = {};
+            float d = 0.0f;
+            if (i < nr) {
+                const typename L::B & blk = W[(r + i) * nb + b0 + bb];
+                _mm256_store_si256((__m256i *)w, L::load(blk));
+                d = _cvtsh_ss(blk.d);
+            }
+            int32_t sum = 0;
+            for (int g = 0; g < 8; g++)
+                for (int e = 0; e < 4; e++) {
+                    p.q[g * NR * 4 + i * 4 + e] = w[g * 4 + e];
+                    sum += w[g * 4 + e];
+                }
+            p.d[i] = d;
+            p.corr[i] = -128 * sum;
+        }
+    }
+}
+
+constexpr int RN_Q = 6;  // 12 float + 12 int32 accumulators, 2 weight groups, 1 broadcast
+
+template <int RN>
+void micro_q(const PackedBlock * P, int kb, const BlockQ8x * X, int64_t nb, int64_t b0, float * Y, int64_t ldy,
+             int64_t r, int64_t t, __mmask16 m0, __mmask16 m1, bool first) {
+    __m512 acc0[RN], acc1[RN];
+    for (int j = 0; j < RN; j++) {
+        float * y = Y + (t + j) * ldy + r;
+        acc0[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, y);
+        acc1[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, y + 16);
+    }
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int bb = 0; bb < kb; bb++) {
+        const PackedBlock & p = P[bb];
+        const __m512i c0 = _mm512_load_si512(p.corr), c1 = _mm512_load_si512(p.corr + 16);
+        __m512i s0[RN], s1[RN];
+        for (int j = 0; j < RN; j++) s0[j] = c0, s1[j] = c1;
+        const BlockQ8x * xb = X + t * nb + b0 + bb;
+        for (int g = 0; g < 8; g++) {
+            const __m512i w0 = _mm512_load_si512(p.q + g * NR * 4), w1 = _mm512_load_si512(p.q + g * NR * 4 + 64);
+            for (int j = 0; j < RN; j++) {
+                int32_t four;
+                std::memcpy(&four, xb[j * nb].qs + 4 * g, 4);
+                const __m512i xv = _mm512_xor_si512(_mm512_set1_epi32(four), bias);  // x + 128 as unsigned bytes
+                s0[j] = _mm512_dpbusd_epi32(s0[j], xv, w0);
+                s1[j] = _mm512_dpbusd_epi32(s1[j], xv, w1);
+            }
+        }
+        const __m512 d0 = _mm512_load_ps(p.d), d1 = _mm512_load_ps(p.d + 16);
+        for (int j = 0; j < RN; j++) {
+            const __m512 dx = _mm512_set1_ps(xb[j * nb].d);
+            acc0[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[j]), _mm512_mul_ps(d0, dx), acc0[j]);
+            acc1[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[j]), _mm512_mul_ps(d1, dx), acc1[j]);
+        }
+    }
+    for (int j = 0; j < RN; j++) {
+        float * y = Y + (t + j) * ldy + r;
+        _mm512_mask_storeu_ps(y, m0, acc0[j]);
+        _mm512_mask_storeu_ps(y + 16, m1, acc1[j]);
+    }
+}
+
+template <int RN>
+void micro_q_dispatch(int rn, const PackedBlock * P, int kb, const BlockQ8x * X, int64_t nb, int64_t b0, float * Y,
+                      int64_t ldy, int64_t r, int64_t t, __mmask16 m0, __mmask16 m1, bool first) {
+    if constexpr (RN > 1) if (rn < RN) return micro_q_dispatch<RN - 1>(rn, P, kb, X, nb, b0, Y, ldy, r, t, m0, m1, first);
+    micro_q<RN>(P, kb, X, nb, b0, Y, ldy, r, t, m0, m1, first);
+}
+
+// Q4_0 against one token, two blocks per zmm. The nibbles are used as unsigned bytes as they are (q in 0..15) and
+// the activations are rearranged once per call to match them: [x_b 0..15 | x_b+1 0..15 | x_b 16..31 | x_b+1 16..31]
+// (low nibbles hold elements 0..15, high 16..31). Each int32 lane starts from -8 * (sum of its 4 activations), so
+// dpbusd leaves exactly sum (q - 8) * x per lane.
+constexpr int64_t k_q4_gemv_max_pairs = 256;  // 16384 columns: the per-call activation copy stays <= 48 KiB of stack
+
+struct Q4Pairs {
+    alignas(64) int8_t x[k_q4_gemv_max_pairs][64];
+    alignas(64) int32_t corr[k_q4_gemv_max_pairs][16];
+    alignas(64) float dx[k_q4_gemv_max_pairs][16];
+};
+
+void prepare_q4_pairs(const BlockQ8x * X, int64_t n_pairs, Q4Pairs & P) {
+    const __m512i eight = _mm512_set1_epi8(8);
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const BlockQ8x & a = X[2 * p], & b = X[2 * p + 1];
+        std::memcpy(P.x[p], a.qs, 16);
+        std::memcpy(P.x[p] + 16, b.qs, 16);
+        std::memcpy(P.x[p] + 32, a.qs + 16, 16);
+        std::memcpy(P.x[p] + 48, b.qs + 16, 16);
+        const __m512i xv = _mm512_load_si512(P.x[p]);
+        _mm512_store_si512(P.corr[p], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, xv)));
+        const __m128 da = _mm_set1_ps(a.d), db = _mm_set1_ps(b.d);
+        const __m512 ab = _mm512_castps256_ps512(_mm256_set_m128(db, da));
+        _mm512_store_ps(P.dx[p], _mm512_shuffle_f32x4(ab, ab, 0x44));  // [da x4, db x4, da x4, db x4]
+    }
+}
+
+// 4 rows at a time: y[r + i] = sum over blocks of d_w * d_x * sum((q - 8) * x).
+void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
+    Q4Pairs P;
+    const int64_t n_pairs = nb / 2;
+    prepare_q4_pairs(X, n_pairs, P);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m512i lane_scale = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int rm = (int)std::min<int64_t>(4, r1 - r);
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t p = 0; p < n_pairs; p++) {
+            const __m512i xv = _mm512_load_si512(P.x[p]);
+            const __m512i cv = _mm512_load_si512(P.corr[p]);
+            const __m512 dxv = _mm512_load_ps(P.dx[p]);
+            for (int i = 0; i < rm; i++) {
+                const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
+                const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
+                const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+                const __m512i dot = _mm512_dpbusd_epi32(cv, q, xv);
+                const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+                const __m512 dwv = _mm512_permutexvar_ps(lane_scale, _mm512_castps128_ps512(dw2));
+                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
+            }
+        }
+        for (int i = 0; i < rm; i++) {
+            float s = _mm512_reduce_add_ps(acc[i]);
+            if (nb % 2) {  // odd block count: the last block the 256-bit way
+                const BlockQ4_0 & w = W[(r + i) * nb + nb - 1];
+                const BlockQ8x & x = X[nb - 1];
+                const __m256i d = dot_i8(LoadQ4::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+                s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+            }
+            y[r + i] = s;
+        }
+    }
+}
+
+template <class L>
+void gemm_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
+            int64_t ldy) {
+    const int64_t nb = cols / QK;
+    if constexpr (std::is_same_v<L, LoadQ4>) {
+        if (n_tok < k_pack_min && nb >= 2 && nb / 2 <= k_q4_gemv_max_pairs) {
+            for (int64_t t = 0; t < n_tok; t++) gemv_q4_0_pairs(W, X + t * nb, Y + t * ldy, nb, r0, r1);
+            return;
+        }
+    }
+    if (n_tok < k_pack_min) {
+        const int RN = n_tok == 1 ? 1 : 3;
+        for (int64_t r = r0; r < r1; r += 4)
+            for (int64_t t = 0; t < n_tok; t += RN)
+                tile_q_dispatch<L, 4, 3>((int)std::min<int64_t>(4, r1 - r), (int)std::min<int64_t>(RN, n_tok - t), W, X,
+                                         Y, nb, r, t, ldy);
+        return;
+    }
+    PackedBlock panel[KB];
+    for (int64_t r = r0; r < r1; r += NR) {
+        const int nr = (int)std::min<int64_t>(NR, r1 - r);
+        __mmask16 m0, m1;
+        row_masks(nr, &m0, &m1);
+        for (int64_t b0 = 0; b0 < nb; b0 += KB) {
+            const int kb = (int)std::min<int64_t>(KB, nb - b0);
+            pack_panel_q<L>(W, nb, r, nr, b0, kb, panel);
+            for (int64_t t = 0; t < n_tok; t += RN_Q)
+                micro_q_dispatch<RN_Q>((int)std::min<int64_t>(RN_Q, n_tok - t), panel, kb, X, nb, b0, Y, ldy, r, t, m0,
+                                       m1, b0 == 0);
+        }
+    }
+}
+
+void gemm_q8_0(const BlockQ8_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_q<LoadQ8>(W, X, Y, c, n, r0, r1, ldy);
+}
+void gemm_q4_0(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    gemm_q<LoadQ4>(W, X, Y, c, n, r0, r1, ldy);
+}
+
+// Same arithmetic as the generic version (amax/127, multiply by 1/d, round to nearest even): bit-identical output.
+void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++) {
+        const __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtsepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtsepi32_epi8(i1));
+    }
+}
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    __m512 s = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+void axpy_f32(float a, const float * x, float * y, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+}  // namespace
+
+const Kernels * kernels_avx512() {
+    static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    return &k;
+}
+
+}  // namespace mlxb
