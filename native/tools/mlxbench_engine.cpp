@@ -401,7 +401,10 @@ int cmd_gen_model(const Args & a) {
 int cmd_info(const Args & a) {
     mlxb_model_params p = mlxb_model_default_params();
     const std::string path = a.get("-m", "--model");
-    if (path.empty()) throw UsageError{"-m MODEL.gguf is required"};
+    if (path.empty()) {  // no model: what this CPU gets
+        std::printf("system: %s\n", mlxb_system_info());
+        return 0;
+    }
     mlxb_model * raw = nullptr;
     check(mlxb_model_load(path.c_str(), &p, &raw), "loading " + path);
     ModelPtr m(raw);
@@ -426,7 +429,7 @@ const char * k_usage =
     "            cache; one warm-up run, then -r repetitions; t/s as mean ± sample stddev\n"
     "  gen-model --shape stories15M|stories110M|tinyllama-1.1B [--type F32|F16|BF16|Q8_0|Q4_0] -o FILE [-s SEED]\n"
     "            random weights of that shape (32000-token synthetic vocabulary)\n"
-    "  info      -m MODEL\n";
+    "  info      [-m MODEL]   the model's metadata; always the CPU features and kernels chosen\n";
 
 }  // namespace
 
