@@ -127,6 +127,41 @@ TEST_P(KernelTables, DotAndAxpyAtAwkwardLengths) {
     }
 }
 
+TEST_P(KernelTables, SiluMulAndAttentionMatchDoublePrecision) {
+    const mlxb::Kernels * K = k();
+    for (int64_t n : {1, 7, 16, 33, 200}) {
+        std::vector<float> g = randoms(n, 3, 12.0f), u = randoms(n, 4), g0 = g;
+        K->silu_mul(g.data(), u.data(), n);
+        for (int64_t i = 0; i < n; i++) {
+            const double e = g0[i] / (1 + std::exp(-(double)g0[i])) * u[i];
+            EXPECT_NEAR(g[i], e, 1e-6 * (1 + std::fabs(e))) << K->name << " n=" << n << " x=" << g0[i];
+        }
+    }
+    for (int32_t hd : {8, 48, 64, 100, 128}) {
+        for (int32_t len : {1, 3, 4, 17, 300}) {
+            const int64_t stride = hd * 2 + 5;  // the head's slice of a wider cache row
+            std::vector<float> q = randoms(hd, 7, 2.0f), kc = randoms(len * stride, 8, 2.0f), vc = randoms(len * stride, 9);
+            std::vector<float> out(hd), sc(len);
+            const float scale = 1.0f / std::sqrt((float)hd);
+            K->attend(q.data(), kc.data(), vc.data(), stride, len, hd, scale, out.data(), sc.data());
+            std::vector<double> s(len);
+            double mx = -INFINITY, sum = 0;
+            for (int32_t p = 0; p < len; p++) {
+                double d = 0;
+                for (int32_t i = 0; i < hd; i++) d += (double)q[i] * kc[p * stride + i];
+                s[p] = d * scale;
+                mx = std::max(mx, s[p]);
+            }
+            for (double & e : s) sum += (e = std::exp(e - mx));
+            for (int32_t i = 0; i < hd; i++) {
+                double e = 0;
+                for (int32_t p = 0; p < len; p++) e += s[p] / sum * vc[p * stride + i];
+                EXPECT_NEAR(out[i], e, 1e-5) << K->name << " hd=" << hd << " len=" << len << " i=" << i;
+            }
+        }
+    }
+}
+
 // Index into kernels_available(): 0 generic, then the ISA tables the CPU supports (avx2, avx512).
 std::string table_name(const ::testing::TestParamInfo<int> & i) { return mlxb::kernels_available()[i.param]->name; }
 std::vector<int> table_indices() {

@@ -182,32 +182,20 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
     if (n < 4) rope_store(0, n);
     else pool_->run([&](int ith, int nth) { int64_t t0, t1; ThreadPool::split(n, ith, nth, 1, &t0, &t1); rope_store(t0, t1); });
 
-    // Attention, one (token, head) pair per work item; kv head = head / (n_head / n_head_kv).
+    // Attention, one (token, head) pair per work item; kv head = head / (n_head / n_head_kv). Items are dealt out
+    // round-robin: a token's cost grows with its position, so contiguous ranges would leave one thread the late,
+    // expensive tokens of a prompt.
     const int32_t group = hp_.n_head / hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt((float)HD);
-    pool_->run([&](int ith, int nth) {
+    auto attend = [&](int ith, int nth) {
         float * sc = &scores_[(size_t)ith * n_ctx_];
-        int64_t w0, w1;
-        ThreadPool::split(n * hp_.n_head, ith, nth, 1, &w0, &w1);
-        for (int64_t w = w0; w < w1; w++) {
+        for (int64_t w = ith; w < n * hp_.n_head; w += nth) {
             const int64_t t = w / hp_.n_head, h = w % hp_.n_head, kvh = h / group;
-            const float * qh = &q_[t * Q + h * HD];
-            const float * kc = kcache(in.seq[t], il) + kvh * HD;
-            const float * vc = vcache(in.seq[t], il) + kvh * HD;
-            const int32_t len = in.pos[t] + 1;
-            float mx = -INFINITY;
-            for (int32_t p = 0; p < len; p++) {
-                sc[p] = K_.dot_f32(qh, kc + (size_t)p * KV, HD) * scale;
-                mx = std::max(mx, sc[p]);
-            }
-            float sum = 0;
-            for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
-            const float inv = 1.0f / sum;
-            float * out = &att_[t * Q + h * HD];
-            std::fill_n(out, HD, 0.0f);
-            for (int32_t p = 0; p < len; p++) K_.axpy_f32(sc[p] * inv, vc + (size_t)p * KV, out, HD);
+            K_.attend(&q_[t * Q + h * HD], kcache(in.seq[t], il) + kvh * HD, vcache(in.seq[t], il) + kvh * HD, KV,
+                      in.pos[t] + 1, (int32_t)HD, scale, &att_[t * Q + h * HD], sc);
         }
-    });
+    };
+    pool_->run(attend);
 
     Act ao{att_.data(), xq_.data(), n, Q};
     if (is_quantized(L.wo.type)) quantize(ao);
@@ -232,11 +220,7 @@ void CpuBackend::ffn_block(const Layer & L) {
         ThreadPool::split(F, ith, nth, align, &r0, &r1);
         gemm(L.w_gate, a.q, a.f, hg_.data(), n, r0, r1);
         gemm(L.w_up, a.q, a.f, hu_.data(), n, r0, r1);
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t r = r0; r < r1; r++) {
-                const float g = hg_[t * F + r];
-                hg_[t * F + r] = g / (1.0f + std::exp(-g)) * hu_[t * F + r];  // silu(gate) * up
-            }
+        for (int64_t t = 0; t < n; t++) K_.silu_mul(&hg_[t * F + r0], &hu_[t * F + r0], r1 - r0);  // silu(gate) * up
     });
     Act h{hg_.data(), xq_.data(), n, F};
     if (is_quantized(L.w_down.type)) quantize(h);

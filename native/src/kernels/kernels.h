@@ -28,6 +28,12 @@ struct Kernels {
     void (*quantize_q8x)(const float * x, BlockQ8x * y, int64_t n);  // n multiple of 32
     float (*dot_f32)(const float * a, const float * b, int64_t n);
     void (*axpy_f32)(float a, const float * x, float * y, int64_t n);  // y += a * x
+    // g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u  (the SwiGLU gate)
+    void (*silu_mul)(float * g, const float * u, int64_t n);
+    // One query against `len` cached positions: out[hd] = sum_p softmax_p(scale * q . k_p) v_p, where k_p and v_p
+    // start at k + p * stride and v + p * stride. scratch holds >= len floats.
+    void (*attend)(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd,
+                   float scale, float * out, float * scratch);
 };
 
 const Kernels & kernels_generic();

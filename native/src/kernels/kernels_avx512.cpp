@@ -493,10 +493,101 @@ void axpy_f32(float a, const float * x, float * y, int64_t n) {
     }
 }
 
+// exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (two-part ln 2); e^r by its degree-6 Taylor polynomial
+// (|r| <= 0.347: relative error < 1e-7); scalef applies 2^n and flushes huge negative arguments to 0.
+inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+void silu_mul(float * g, const float * u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = i + 16 <= n ? (__mmask16)0xffff : tail_mask(n - i);
+        const __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+// Scores four keys per pass (four independent FMA chains), one horizontal sum each; exp 16 at a time; values
+// accumulated unnormalised and scaled by 1/sum once at the end.
+void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    const int32_t nfull = hd / 16;
+    const __mmask16 mt = tail_mask(hd % 16);
+    __m512 qv[16];  // head dimensions up to 256
+    const int32_t nq = std::min<int32_t>((hd + 15) / 16, 16);
+    for (int32_t c = 0; c < nq; c++) qv[c] = c < nfull ? _mm512_loadu_ps(q + 16 * c) : _mm512_maskz_loadu_ps(mt, q + 16 * c);
+    float mx = -INFINITY;
+    if (hd <= 256) {
+        int32_t p = 0;
+        for (; p + 4 <= len; p += 4) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const float * k0 = k + p * stride;
+            for (int32_t c = 0; c < nq; c++) {
+                const bool full = c < nfull;
+                const int64_t o = 16 * c;
+                a0 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + o) : _mm512_maskz_loadu_ps(mt, k0 + o), a0);
+                a1 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + stride + o) : _mm512_maskz_loadu_ps(mt, k0 + stride + o), a1);
+                a2 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + 2 * stride + o) : _mm512_maskz_loadu_ps(mt, k0 + 2 * stride + o), a2);
+                a3 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + 3 * stride + o) : _mm512_maskz_loadu_ps(mt, k0 + 3 * stride + o), a3);
+            }
+            sc[p] = _mm512_reduce_add_ps(a0) * scale;
+            sc[p + 1] = _mm512_reduce_add_ps(a1) * scale;
+            sc[p + 2] = _mm512_reduce_add_ps(a2) * scale;
+            sc[p + 3] = _mm512_reduce_add_ps(a3) * scale;
+        }
+        for (; p < len; p++) sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+    } else {
+        for (int32_t p = 0; p < len; p++) sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+    }
+    for (int32_t p = 0; p < len; p++) mx = std::max(mx, sc[p]);
+    const __m512 vmx = _mm512_set1_ps(mx);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int32_t p = 0; p < len; p += 16) {
+        const __mmask16 m = p + 16 <= len ? (__mmask16)0xffff : tail_mask(len - p);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + p), vmx));
+        _mm512_mask_storeu_ps(sc + p, m, e);
+        vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, e));
+    }
+    const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+    if (hd <= 256) {
+        __m512 o[16];
+        for (int32_t c = 0; c < nq; c++) o[c] = _mm512_setzero_ps();
+        for (int32_t p = 0; p < len; p++) {
+            const __m512 w = _mm512_set1_ps(sc[p]);
+            const float * vp = v + p * stride;
+            for (int32_t c = 0; c < nq; c++)
+                o[c] = _mm512_fmadd_ps(w, c < nfull ? _mm512_loadu_ps(vp + 16 * c) : _mm512_maskz_loadu_ps(mt, vp + 16 * c), o[c]);
+        }
+        const __m512 vinv = _mm512_set1_ps(inv);
+        for (int32_t c = 0; c < nq; c++) {
+            if (c < nfull) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(o[c], vinv));
+            else _mm512_mask_storeu_ps(out + 16 * c, mt, _mm512_mul_ps(o[c], vinv));
+        }
+    } else {
+        std::fill_n(out, hd, 0.0f);
+        for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+        for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+    }
+}
+
 }  // namespace
 
 const Kernels * kernels_avx512() {
-    static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
+                              silu_mul, attend};
     return &k;
 }
 

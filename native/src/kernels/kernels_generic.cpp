@@ -86,11 +86,30 @@ void axpy_f32(float a, const float * x, float * y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+void silu_mul(float * g, const float * u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    float mx = -INFINITY;
+    for (int32_t p = 0; p < len; p++) {
+        sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+        mx = std::max(mx, sc[p]);
+    }
+    float sum = 0;
+    for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
+    std::fill_n(out, hd, 0.0f);
+    for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+    const float inv = 1.0f / sum;
+    for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+}
+
 }  // namespace
 
 const Kernels & kernels_generic() {
     static const Kernels k = {"generic", gemm_f32, gemm_half<fp16_to_fp32>, gemm_half<bf16_to_fp32>, gemm_q8_0,
-                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32, silu_mul, attend};
     return k;
 }
 
