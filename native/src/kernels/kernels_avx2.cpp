@@ -121,6 +121,8 @@ struct LoadQ4 {
     }
 };
 
+constexpr int64_t k_prefetch_blocks = 32;  // ~0.5 KiB ahead in each weight row
+
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
     __m256 acc[RM][RN];
@@ -131,6 +133,8 @@ void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, 
         float dw[RM];
         for (int i = 0; i < RM; i++) {
             const typename L::B & blk = W[(r + i) * nb + b];
+            // A few short streams, each consumed slowly: the hardware prefetcher alone leaves DRAM latency exposed.
+            _mm_prefetch((const char *)(&blk + k_prefetch_blocks), _MM_HINT_T0);
             w[i] = L::load(blk);
             dw[i] = _cvtsh_ss(blk.d);
         }

@@ -229,6 +229,8 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
+constexpr int64_t k_prefetch_blocks = 32;  // ~0.5 KiB ahead in each weight row
+
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
     __m256 acc[RM][RN];
@@ -239,6 +241,8 @@ void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, 
         float dw[RM];
         for (int i = 0; i < RM; i++) {
             const typename L::B & blk = W[(r + i) * nb + b];
+            // A few short streams, each consumed slowly: the hardware prefetcher alone leaves DRAM latency exposed.
+            _mm_prefetch((const char *)(&blk + k_prefetch_blocks), _MM_HINT_T0);
             w[i] = L::load(blk);
             dw[i] = _cvtsh_ss(blk.d);
         }
@@ -393,6 +397,7 @@ void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t
             const __m512 dxv = _mm512_load_ps(P.dx[p]);
             for (int i = 0; i < rm; i++) {
                 const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
+                _mm_prefetch((const char *)(w + k_prefetch_blocks), _MM_HINT_T0);
                 const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
                 const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
                 const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
