@@ -272,4 +272,8 @@ std::unique_ptr<Backend> make_cpu_backend(const Model & model, const BackendPara
     }
 }
 
+#if !defined(MLXB_HAVE_METAL)
+std::unique_ptr<Backend> make_backend(const Model & model, const BackendParams & p) { return make_cpu_backend(model, p); }
+#endif
+
 }  // namespace mlxb

@@ -4,7 +4,7 @@
 // Two shapes of work:
 //  - one or a few tokens (decode): row-wise dot products, several weight rows per pass over the activations so each
 //    activation load feeds several FMAs; memory-bound, so the job is to keep loads in flight.
-//  - a prompt batch (>= k_pack_min tokens): classic packed GEMM. A panel of 32 weight rows x KC columns is converted
+//  - a prompt batch (>= k_pack_min_f / k_pack_min_q tokens): classic packed GEMM. A panel of 32 weight rows x KC columns is converted
 //    once to the layout the micro-kernel wants (float, k-major; or int8 in VNNI groups with scales and sums), then
 //    every token tile streams past it. Outputs are 32 consecutive rows of one token: two zmm stores, no horizontal
 //    sums. The panel lives on the stack (<= 40 KiB, L1/L2-resident); nothing is allocated.
@@ -21,7 +21,10 @@ namespace mlxb {
 
 namespace {
 
-constexpr int64_t k_pack_min = 8;  // fewer tokens: packing would cost more than it saves
+// Fewer tokens than this: packing a panel costs more than it saves (measured with tools/bench_kernels.cpp; float
+// panels are transposed element by element, int8 ones are cheaper to build per use).
+constexpr int64_t k_pack_min_f = 48;
+constexpr int64_t k_pack_min_q = 16;
 
 // ---- float weights (F32, F16, BF16) -------------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t cols, i
         for (; r < r1; r += 4) tile_rows_dispatch<L, 4, 1>((int)std::min<int64_t>(4, r1 - r), 1, W, X, Y, cols, r, 0, ldy);
         return;
     }
-    if (n_tok < k_pack_min) {
+    if (n_tok < k_pack_min_f) {
         for (int64_t r = r0; r < r1; r += 4)
             for (int64_t t = 0; t < n_tok; t += 3)
                 tile_rows_dispatch<L, 4, 3>((int)std::min<int64_t>(4, r1 - r), (int)std::min<int64_t>(3, n_tok - t), W, X,
@@ -423,17 +426,70 @@ void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t
     }
 }
 
+// Q8_0 against one token, two blocks per zmm: lanes 0-7 hold block b, 8-15 block b+1. VNNI multiplies unsigned by
+// signed bytes, so the activations go in as x + 128 (prepared once per call) and 128 * sum(w), a second dpbusd
+// against a constant, is taken off again.
+struct Q8Pairs {
+    alignas(64) uint8_t x[k_q4_gemv_max_pairs][64];
+    alignas(64) float dx[k_q4_gemv_max_pairs][16];
+};
+
+void gemv_q8_0_pairs(const BlockQ8_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
+    Q8Pairs P;
+    const int64_t n_pairs = nb / 2;
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)X[2 * p].qs)),
+                                             _mm256_loadu_si256((const __m256i *)X[2 * p + 1].qs), 1);
+        _mm512_store_si512(P.x[p], _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)));
+        const __m256d da = _mm256_castps_pd(_mm256_set1_ps(X[2 * p].d)), db = _mm256_castps_pd(_mm256_set1_ps(X[2 * p + 1].d));
+        _mm512_store_ps(P.dx[p], _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(da), db, 1)));
+    }
+    const __m512i c128 = _mm512_set1_epi8((char)0x80);
+    const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int rm = (int)std::min<int64_t>(4, r1 - r);
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t p = 0; p < n_pairs; p++) {
+            const __m512i xv = _mm512_load_si512(P.x[p]);
+            const __m512 dxv = _mm512_load_ps(P.dx[p]);
+            for (int i = 0; i < rm; i++) {
+                const BlockQ8_0 * w = W + (r + i) * nb + 2 * p;
+                _mm_prefetch((const char *)(w + k_prefetch_blocks), _MM_HINT_T0);
+                const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[0].qs)),
+                                                      _mm256_loadu_si256((const __m256i *)w[1].qs), 1);
+                const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv),
+                                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wv));
+                const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+                const __m512 dwv = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(dw2));
+                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
+            }
+        }
+        for (int i = 0; i < rm; i++) {
+            float s = _mm512_reduce_add_ps(acc[i]);
+            if (nb % 2) {  // odd block count: the last block the 256-bit way
+                const BlockQ8_0 & w = W[(r + i) * nb + nb - 1];
+                const BlockQ8x & x = X[nb - 1];
+                const __m256i d = dot_i8(LoadQ8::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+                s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+            }
+            y[r + i] = s;
+        }
+    }
+}
+
 template <class L>
 void gemm_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
             int64_t ldy) {
     const int64_t nb = cols / QK;
-    if constexpr (std::is_same_v<L, LoadQ4>) {
-        if (n_tok < k_pack_min && nb >= 2 && nb / 2 <= k_q4_gemv_max_pairs) {
-            for (int64_t t = 0; t < n_tok; t++) gemv_q4_0_pairs(W, X + t * nb, Y + t * ldy, nb, r0, r1);
-            return;
-        }
+    if (n_tok == 1 && nb >= 2 && nb / 2 <= k_q4_gemv_max_pairs) {  // several tokens: tiles share each weight load
+        if constexpr (std::is_same_v<L, LoadQ4>) gemv_q4_0_pairs(W, X, Y, nb, r0, r1);
+        else gemv_q8_0_pairs(W, X, Y, nb, r0, r1);
+        return;
     }
-    if (n_tok < k_pack_min) {
+    if (n_tok < k_pack_min_q) {
         const int RN = n_tok == 1 ? 1 : 3;
         for (int64_t r = r0; r < r1; r += 4)
             for (int64_t t = 0; t < n_tok; t += RN)

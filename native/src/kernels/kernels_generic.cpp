@@ -8,15 +8,24 @@ namespace mlxb {
 
 namespace {
 
+// Eight independent partial sums: any compiler can map them onto SIMD lanes (SSE, NEON, ...) without -ffast-math,
+// because no float addition is reordered. The ISA tables are tested against this.
+constexpr int k_lanes = 8;
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    float acc[k_lanes] = {};
+    int64_t i = 0;
+    for (; i + k_lanes <= n; i += k_lanes)
+        for (int l = 0; l < k_lanes; l++) acc[l] += a[i + l] * b[i + l];
+    float s = 0;
+    for (int l = 0; l < k_lanes; l++) s += acc[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 void gemm_f32(const float * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
     for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const float * w = W + r * cols;
-            const float * x = X + t * cols;
-            float s = 0;
-            for (int64_t k = 0; k < cols; k++) s += w[k] * x[k];
-            Y[t * ldy + r] = s;
-        }
+        for (int64_t r = r0; r < r1; r++) Y[t * ldy + r] = dot_f32(W + r * cols, X + t * cols, cols);
 }
 
 template <float (*CVT)(uint16_t)>
@@ -74,12 +83,6 @@ void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
         y[b].d = d;
         for (int k = 0; k < QK; k++) y[b].qs[k] = (int8_t)std::nearbyint(x[b * QK + k] * id);
     }
-}
-
-float dot_f32(const float * a, const float * b, int64_t n) {
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
 }
 
 void axpy_f32(float a, const float * x, float * y, int64_t n) {
