@@ -285,11 +285,16 @@ void attend(const float * q, const float * k, const float * v, int64_t stride, i
     for (int32_t i = 0; i < hd; i++) out[i] *= inv;
 }
 
+void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
+    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
+}
+
 }  // namespace
 
 const Kernels * kernels_avx2() {
     static const Kernels k = {"avx2", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
-                              silu_mul, attend};
+                              silu_mul, attend, attend_block};
     return &k;
 }
 

@@ -557,7 +557,7 @@ void axpy_f32(float a, const float * x, float * y, int64_t n) {
 // exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (two-part ln 2); e^r by its degree-6 Taylor polynomial
 // (|r| <= 0.347: relative error < 1e-7); scalef applies 2^n and flushes huge negative arguments to 0.
 inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.0f));  // e^-104 flushes to 0
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
@@ -644,11 +644,107 @@ void attend(const float * q, const float * k, const float * v, int64_t stride, i
     }
 }
 
+// A block of up to 32 queries against their keys, with the queries in the lanes (two zmm): scores come out as
+// S^T[key][query], so the softmax max and sum over keys are plain vertical operations, and no dot product ever
+// needs a horizontal sum. S^T = K Q^T and O^T = V^T P^T are register-tiled like GEMMs (12 keys or 12 output
+// dimensions x 32 queries per tile). The score scratch is the caller's (any alignment); Q^T and O^T live on the stack.
+constexpr int RKB = 12;
+
+template <int RK>
+void scores_tile(const float * qp, int32_t hd, const float * k, int64_t stride, int32_t p0, float * st) {
+    __m512 a0[RK], a1[RK];
+    for (int j = 0; j < RK; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d++) {
+        const __m512 q0 = _mm512_load_ps(qp + d * 32), q1 = _mm512_load_ps(qp + d * 32 + 16);
+        for (int j = 0; j < RK; j++) {
+            const __m512 kb = _mm512_set1_ps(k[(p0 + j) * stride + d]);
+            a0[j] = _mm512_fmadd_ps(q0, kb, a0[j]);
+            a1[j] = _mm512_fmadd_ps(q1, kb, a1[j]);
+        }
+    }
+    for (int j = 0; j < RK; j++) {
+        _mm512_storeu_ps(st + (p0 + j) * 32, a0[j]);
+        _mm512_storeu_ps(st + (p0 + j) * 32 + 16, a1[j]);
+    }
+}
+
+template <int RK>
+void scores_dispatch(int rk, const float * qp, int32_t hd, const float * k, int64_t stride, int32_t p0, float * st) {
+    if constexpr (RK > 1) if (rk < RK) return scores_dispatch<RK - 1>(rk, qp, hd, k, stride, p0, st);
+    scores_tile<RK>(qp, hd, k, stride, p0, st);
+}
+
+template <int RD>
+void values_tile(const float * st, int32_t len, const float * v, int64_t stride, int32_t d0, __m512 inv0, __m512 inv1,
+                 float * ot) {
+    __m512 a0[RD], a1[RD];
+    for (int j = 0; j < RD; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 p0 = _mm512_loadu_ps(st + p * 32), p1 = _mm512_loadu_ps(st + p * 32 + 16);
+        for (int j = 0; j < RD; j++) {
+            const __m512 vb = _mm512_set1_ps(v[p * stride + d0 + j]);
+            a0[j] = _mm512_fmadd_ps(p0, vb, a0[j]);
+            a1[j] = _mm512_fmadd_ps(p1, vb, a1[j]);
+        }
+    }
+    for (int j = 0; j < RD; j++) {
+        _mm512_store_ps(ot + (d0 + j) * 32, _mm512_mul_ps(a0[j], inv0));
+        _mm512_store_ps(ot + (d0 + j) * 32 + 16, _mm512_mul_ps(a1[j], inv1));
+    }
+}
+
+template <int RD>
+void values_dispatch(int rd, const float * st, int32_t len, const float * v, int64_t stride, int32_t d0, __m512 inv0,
+                     __m512 inv1, float * ot) {
+    if constexpr (RD > 1) if (rd < RD) return values_dispatch<RD - 1>(rd, st, len, v, stride, d0, inv0, inv1, ot);
+    values_tile<RD>(st, len, v, stride, d0, inv0, inv1, ot);
+}
+
+void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * st) {
+    if (hd > 256 || nq > 32) {
+        for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, st);
+        return;
+    }
+    alignas(64) float qp[256 * 32];  // Q^T, scaled; also O^T afterwards (hd x 32)
+    for (int32_t d = 0; d < hd; d++)
+        for (int32_t i = 0; i < 32; i++) qp[d * 32 + i] = i < nq ? Q[i * ldq + d] * scale : 0.0f;
+    const int32_t len = pos0 + nq;
+    for (int32_t p = 0; p < len; p += RKB) scores_dispatch<RKB>(std::min(RKB, len - p), qp, hd, k, stride, p, st);
+    // Causal mask: key p is visible to query i iff p <= pos0 + i (and padding lanes i >= nq see nothing new).
+    const __m512i lane0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lane1 = _mm512_add_epi32(lane0, _mm512_set1_epi32(16));
+    const __m512 hidden = _mm512_set1_ps(-1e30f);
+    for (int32_t p = pos0 + 1; p < len; p++) {
+        const __m512i first = _mm512_set1_epi32(p - pos0);  // lanes below this cannot see key p
+        _mm512_storeu_ps(st + p * 32, _mm512_mask_mov_ps(_mm512_loadu_ps(st + p * 32), _mm512_cmplt_epi32_mask(lane0, first), hidden));
+        _mm512_storeu_ps(st + p * 32 + 16, _mm512_mask_mov_ps(_mm512_loadu_ps(st + p * 32 + 16), _mm512_cmplt_epi32_mask(lane1, first), hidden));
+    }
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    for (int32_t p = 0; p < len; p++) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(st + p * 32));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(st + p * 32 + 16));
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + p * 32), m0));
+        const __m512 e1 = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + p * 32 + 16), m1));
+        _mm512_storeu_ps(st + p * 32, e0);
+        _mm512_storeu_ps(st + p * 32 + 16, e1);
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    const __m512 inv0 = _mm512_div_ps(_mm512_set1_ps(1.0f), s0), inv1 = _mm512_div_ps(_mm512_set1_ps(1.0f), s1);
+    for (int32_t d = 0; d < hd; d += RKB) values_dispatch<RKB>(std::min(RKB, hd - d), st, len, v, stride, d, inv0, inv1, qp);
+    for (int32_t i = 0; i < nq; i++)
+        for (int32_t d = 0; d < hd; d++) O[i * ldo + d] = qp[d * 32 + i];
+}
+
 }  // namespace
 
 const Kernels * kernels_avx512() {
     static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
-                              silu_mul, attend};
+                              silu_mul, attend, attend_block};
     return &k;
 }
 
