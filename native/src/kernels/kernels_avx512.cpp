@@ -232,7 +232,10 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
-constexpr int64_t k_prefetch_blocks = 32;  // ~0.5 KiB ahead in each weight row
+// Prefetch distance in the tiles: ~1 KiB ahead in each weight row. The one-token GEMVs instead prefetch the same
+// blocks of the next group of rows: rows are short (a 2048-wide Q4_0 row is 18 cache lines) and consecutive, so
+// that address is where the stream goes next, and the hardware prefetcher never ramps up on such short runs.
+constexpr int64_t k_prefetch_blocks = 32;
 
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
@@ -400,7 +403,7 @@ void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t
             const __m512 dxv = _mm512_load_ps(P.dx[p]);
             for (int i = 0; i < rm; i++) {
                 const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
-                _mm_prefetch((const char *)(w + k_prefetch_blocks), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w + 4 * nb), _MM_HINT_T0);  // same blocks of the next 4 rows
                 const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
                 const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
                 const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
@@ -454,7 +457,7 @@ void gemv_q8_0_pairs(const BlockQ8_0 * W, const BlockQ8x * X, float * y, int64_t
             const __m512 dxv = _mm512_load_ps(P.dx[p]);
             for (int i = 0; i < rm; i++) {
                 const BlockQ8_0 * w = W + (r + i) * nb + 2 * p;
-                _mm_prefetch((const char *)(w + k_prefetch_blocks), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w + 4 * nb), _MM_HINT_T0);  // same blocks of the next 4 rows
                 const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[0].qs)),
                                                       _mm256_loadu_si256((const __m256i *)w[1].qs), 1);
                 const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv),
