@@ -236,6 +236,7 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
 // blocks of the next group of rows: rows are short (a 2048-wide Q4_0 row is 18 cache lines) and consecutive, so
 // that address is where the stream goes next, and the hardware prefetcher never ramps up on such short runs.
 constexpr int64_t k_prefetch_blocks = 32;
+constexpr int64_t k_prefetch_rows = 8;  // GEMV: two 4-row groups ahead
 
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
@@ -387,46 +388,52 @@ void prepare_q4_pairs(const BlockQ8x * X, int64_t n_pairs, Q4Pairs & P) {
     }
 }
 
-// 4 rows at a time: y[r + i] = sum over blocks of d_w * d_x * sum((q - 8) * x).
-void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
-    Q4Pairs P;
+// RM rows at a time (compile-time, so the rows' loads are independent instructions and overlap in flight):
+// y[r + i] = sum over blocks of d_w * d_x * sum((q - 8) * x).
+template <int RM>
+void q4_pairs_rows(const BlockQ4_0 * W, const BlockQ8x * X, const Q4Pairs & P, float * y, int64_t nb, int64_t r) {
     const int64_t n_pairs = nb / 2;
-    prepare_q4_pairs(X, n_pairs, P);
     const __m256i low = _mm256_set1_epi8(0x0f);
     const __m512i lane_scale = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    for (int64_t r = r0; r < r1; r += 4) {
-        const int rm = (int)std::min<int64_t>(4, r1 - r);
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int64_t p = 0; p < n_pairs; p++) {
-            const __m512i xv = _mm512_load_si512(P.x[p]);
-            const __m512i cv = _mm512_load_si512(P.corr[p]);
-            const __m512 dxv = _mm512_load_ps(P.dx[p]);
-            for (int i = 0; i < rm; i++) {
-                const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
-                _mm_prefetch((const char *)(w + 4 * nb), _MM_HINT_T0);  // same blocks of the next 4 rows
-                const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
-                const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-                const __m512i dot = _mm512_dpbusd_epi32(cv, q, xv);
-                const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
-                const __m512 dwv = _mm512_permutexvar_ps(lane_scale, _mm512_castps128_ps512(dw2));
-                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
-            }
-        }
-        for (int i = 0; i < rm; i++) {
-            float s = _mm512_reduce_add_ps(acc[i]);
-            if (nb % 2) {  // odd block count: the last block the 256-bit way
-                const BlockQ4_0 & w = W[(r + i) * nb + nb - 1];
-                const BlockQ8x & x = X[nb - 1];
-                const __m256i d = dot_i8(LoadQ4::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
-                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-                s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
-            }
-            y[r + i] = s;
+    __m512 acc[RM];
+    for (int i = 0; i < RM; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i xv = _mm512_load_si512(P.x[p]);
+        const __m512i cv = _mm512_load_si512(P.corr[p]);
+        const __m512 dxv = _mm512_load_ps(P.dx[p]);
+        for (int i = 0; i < RM; i++) {
+            const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
+            _mm_prefetch((const char *)(w + k_prefetch_rows * nb), _MM_HINT_T0);
+            const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
+            const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            const __m512i dot = _mm512_dpbusd_epi32(cv, q, xv);
+            const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+            const __m512 dwv = _mm512_permutexvar_ps(lane_scale, _mm512_castps128_ps512(dw2));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
         }
     }
+    for (int i = 0; i < RM; i++) {
+        float s = _mm512_reduce_add_ps(acc[i]);
+        if (nb % 2) {  // odd block count: the last block the 256-bit way
+            const BlockQ4_0 & w = W[(r + i) * nb + nb - 1];
+            const BlockQ8x & x = X[nb - 1];
+            const __m256i d = dot_i8(LoadQ4::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+            s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+        }
+        y[r + i] = s;
+    }
+}
+
+void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
+    Q4Pairs P;
+    prepare_q4_pairs(X, nb / 2, P);
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q4_pairs_rows<4>(W, X, P, y, nb, r);
+    for (; r < r1; r++) q4_pairs_rows<1>(W, X, P, y, nb, r);
 }
 
 // Q8_0 against one token, two blocks per zmm: lanes 0-7 hold block b, 8-15 block b+1. VNNI multiplies unsigned by
@@ -436,6 +443,43 @@ struct Q8Pairs {
     alignas(64) uint8_t x[k_q4_gemv_max_pairs][64];
     alignas(64) float dx[k_q4_gemv_max_pairs][16];
 };
+
+template <int RM>
+void q8_pairs_rows(const BlockQ8_0 * W, const BlockQ8x * X, const Q8Pairs & P, float * y, int64_t nb, int64_t r) {
+    const int64_t n_pairs = nb / 2;
+    const __m512i c128 = _mm512_set1_epi8((char)0x80);
+    const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc[RM];
+    for (int i = 0; i < RM; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i xv = _mm512_load_si512(P.x[p]);
+        const __m512 dxv = _mm512_load_ps(P.dx[p]);
+        for (int i = 0; i < RM; i++) {
+            const BlockQ8_0 * w = W + (r + i) * nb + 2 * p;
+            _mm_prefetch((const char *)(w + k_prefetch_rows * nb), _MM_HINT_T0);
+            const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[0].qs)),
+                                                  _mm256_loadu_si256((const __m256i *)w[1].qs), 1);
+            const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv),
+                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wv));
+            const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+            const __m512 dwv = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(dw2));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
+        }
+    }
+    for (int i = 0; i < RM; i++) {
+        float s = _mm512_reduce_add_ps(acc[i]);
+        if (nb % 2) {  // odd block count: the last block the 256-bit way
+            const BlockQ8_0 & w = W[(r + i) * nb + nb - 1];
+            const BlockQ8x & x = X[nb - 1];
+            const __m256i d = dot_i8(LoadQ8::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+            s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+        }
+        y[r + i] = s;
+    }
+}
 
 void gemv_q8_0_pairs(const BlockQ8_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
     Q8Pairs P;
@@ -447,40 +491,9 @@ void gemv_q8_0_pairs(const BlockQ8_0 * W, const BlockQ8x * X, float * y, int64_t
         const __m256d da = _mm256_castps_pd(_mm256_set1_ps(X[2 * p].d)), db = _mm256_castps_pd(_mm256_set1_ps(X[2 * p + 1].d));
         _mm512_store_ps(P.dx[p], _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(da), db, 1)));
     }
-    const __m512i c128 = _mm512_set1_epi8((char)0x80);
-    const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    for (int64_t r = r0; r < r1; r += 4) {
-        const int rm = (int)std::min<int64_t>(4, r1 - r);
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int64_t p = 0; p < n_pairs; p++) {
-            const __m512i xv = _mm512_load_si512(P.x[p]);
-            const __m512 dxv = _mm512_load_ps(P.dx[p]);
-            for (int i = 0; i < rm; i++) {
-                const BlockQ8_0 * w = W + (r + i) * nb + 2 * p;
-                _mm_prefetch((const char *)(w + 4 * nb), _MM_HINT_T0);  // same blocks of the next 4 rows
-                const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[0].qs)),
-                                                      _mm256_loadu_si256((const __m256i *)w[1].qs), 1);
-                const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv),
-                                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wv));
-                const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
-                const __m512 dwv = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(dw2));
-                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
-            }
-        }
-        for (int i = 0; i < rm; i++) {
-            float s = _mm512_reduce_add_ps(acc[i]);
-            if (nb % 2) {  // odd block count: the last block the 256-bit way
-                const BlockQ8_0 & w = W[(r + i) * nb + nb - 1];
-                const BlockQ8x & x = X[nb - 1];
-                const __m256i d = dot_i8(LoadQ8::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
-                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-                s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
-            }
-            y[r + i] = s;
-        }
-    }
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q8_pairs_rows<4>(W, X, P, y, nb, r);
+    for (; r < r1; r++) q8_pairs_rows<1>(W, X, P, y, nb, r);
 }
 
 template <class L>
