@@ -19,7 +19,8 @@ if ! command -v cmake >/dev/null || ! command -v ctest >/dev/null; then
   failed=$((failed + 1)); status=1
 else
   generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
-  if { [ -f "$native_build/CMakeCache.txt" ] || cmake -S native -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=ON; } > "$log/native-configure.log" 2>&1 \
+  [ -f "$native_build/CMakeCache.txt" ] && generator=()  # the generator of an existing build directory is fixed
+  if cmake -S native -B "$native_build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=ON -DMLXB_FUZZ=ON > "$log/native-configure.log" 2>&1 \
      && cmake --build "$native_build" --parallel 2 > "$log/native-build.log" 2>&1; then
     native_ok=1
   else

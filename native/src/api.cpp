@@ -213,7 +213,7 @@ int32_t mlxb_context_new(mlxb_model * model, const mlxb_context_params * params,
         auto ctx = std::make_unique<mlxb_context>();
         ctx->model = model;
         ctx->params = p;
-        ctx->backend = mlxb::make_cpu_backend(*model->m, {p.n_ctx, p.n_seq_max, p.n_batch, p.n_threads});
+        ctx->backend = mlxb::make_backend(*model->m, {p.n_ctx, p.n_seq_max, p.n_batch, p.n_threads});
         ctx->seq_len.assign(p.n_seq_max, 0);
         ctx->logits.assign((size_t)p.n_batch * hp.n_vocab, 0.0f);
         ctx->out_row.assign(p.n_batch, -1);

@@ -38,4 +38,8 @@ struct BackendParams {
 
 std::unique_ptr<Backend> make_cpu_backend(const Model & model, const BackendParams & p);  // throws Error
 
+// The backend for this build and machine: the CPU one until a GPU backend (native/metal/, MLXB_HAVE_METAL) is
+// compiled in and accepts the model; api.cpp only ever calls this.
+std::unique_ptr<Backend> make_backend(const Model & model, const BackendParams & p);  // throws Error
+
 }  // namespace mlxb

@@ -191,6 +191,9 @@ void GgufFile::parse(const uint8_t * data, size_t size) {
         }
         ti.type = (TensorType)type;
         if (ti.ne[0] % be != 0) bad("tensor '" + ti.name + "': row length not a multiple of the block size");
+        // No tensor is larger than the file: checking that first also keeps the byte count from overflowing.
+        if (n / be > (int64_t)(size / (size_t)bb))
+            bad("tensor '" + ti.name + "': " + std::to_string(n) + " elements do not fit in a file of " + std::to_string(size) + " bytes");
         ti.n_bytes = n / be * bb;
         ti.offset = c.read<uint64_t>("tensor offset");
         if (ti.offset % alignment_ != 0) bad("tensor '" + ti.name + "': offset not aligned");

@@ -198,6 +198,11 @@ TEST(Gguf, TensorOutOfBoundsOrMisaligned) {
     b = good;
     poke<uint64_t>(b, dims_at(at, name.size()), 1ull << 62);  // element count overflows
     EXPECT_EQ(load_bytes(b, &msg), MLXB_ERR_FORMAT);
+    b = good;  // 2^61 x 1 elements: passes the element-count check, but 4 bytes each would overflow int64
+    poke<uint64_t>(b, dims_at(at, name.size()), 1ull << 61);
+    poke<uint64_t>(b, dims_at(at, name.size()) + 8, 1);
+    EXPECT_EQ(load_bytes(b, &msg), MLXB_ERR_FORMAT);
+    EXPECT_NE(msg.find("do not fit"), std::string::npos) << msg;
     b = good;
     poke<uint64_t>(b, dims_at(at, name.size()), 0);
     EXPECT_EQ(load_bytes(b, &msg), MLXB_ERR_FORMAT);

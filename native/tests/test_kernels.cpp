@@ -127,6 +127,72 @@ TEST_P(KernelTables, DotAndAxpyAtAwkwardLengths) {
     }
 }
 
+TEST_P(KernelTables, SiluMulAndAttentionMatchDoublePrecision) {
+    const mlxb::Kernels * K = k();
+    for (int64_t n : {1, 7, 16, 33, 200}) {
+        std::vector<float> g = randoms(n, 3, 12.0f), u = randoms(n, 4), g0 = g;
+        K->silu_mul(g.data(), u.data(), n);
+        for (int64_t i = 0; i < n; i++) {
+            const double e = g0[i] / (1 + std::exp(-(double)g0[i])) * u[i];
+            EXPECT_NEAR(g[i], e, 1e-6 * (1 + std::fabs(e))) << K->name << " n=" << n << " x=" << g0[i];
+        }
+    }
+    for (int32_t hd : {8, 48, 64, 100, 128}) {
+        for (int32_t len : {1, 3, 4, 17, 300}) {
+            const int64_t stride = hd * 2 + 5;  // the head's slice of a wider cache row
+            std::vector<float> q = randoms(hd, 7, 2.0f), kc = randoms(len * stride, 8, 2.0f), vc = randoms(len * stride, 9);
+            std::vector<float> out(hd), sc(len);
+            const float scale = 1.0f / std::sqrt((float)hd);
+            K->attend(q.data(), kc.data(), vc.data(), stride, len, hd, scale, out.data(), sc.data());
+            std::vector<double> s(len);
+            double mx = -INFINITY, sum = 0;
+            for (int32_t p = 0; p < len; p++) {
+                double d = 0;
+                for (int32_t i = 0; i < hd; i++) d += (double)q[i] * kc[p * stride + i];
+                s[p] = d * scale;
+                mx = std::max(mx, s[p]);
+            }
+            for (double & e : s) sum += (e = std::exp(e - mx));
+            for (int32_t i = 0; i < hd; i++) {
+                double e = 0;
+                for (int32_t p = 0; p < len; p++) e += s[p] / sum * vc[p * stride + i];
+                EXPECT_NEAR(out[i], e, 1e-5) << K->name << " hd=" << hd << " len=" << len << " i=" << i;
+            }
+        }
+    }
+}
+
+TEST_P(KernelTables, BlockAttentionIsCausalAndMatchesDoublePrecision) {
+    const mlxb::Kernels * K = k();
+    for (int32_t hd : {8, 48, 64, 100}) {
+        for (auto [pos0, nq] : {std::pair<int32_t, int32_t>{0, 1}, {0, 32}, {5, 7}, {40, 32}, {100, 13}}) {
+            const int32_t len = pos0 + nq;
+            const int64_t stride = hd * 3, ldq = hd * 2 + 1, ldo = hd + 3;
+            std::vector<float> q = randoms(nq * ldq, 11, 2.0f), kc = randoms(len * stride, 12, 2.0f), vc = randoms(len * stride, 13);
+            std::vector<float> out(nq * ldo, 12345.0f), sc((size_t)len * mlxb::k_attn_block);
+            const float scale = 1.0f / std::sqrt((float)hd);
+            K->attend_block(q.data(), ldq, nq, pos0, kc.data(), vc.data(), stride, hd, scale, out.data(), ldo, sc.data());
+            for (int32_t i = 0; i < nq; i++) {
+                const int32_t visible = pos0 + i + 1;  // keys 0..pos0+i only
+                std::vector<double> s(visible);
+                double mx = -INFINITY, sum = 0;
+                for (int32_t p = 0; p < visible; p++) {
+                    double d = 0;
+                    for (int32_t j = 0; j < hd; j++) d += (double)q[i * ldq + j] * kc[p * stride + j];
+                    mx = std::max(mx, s[p] = d * scale);
+                }
+                for (double & e : s) sum += (e = std::exp(e - mx));
+                for (int32_t j = 0; j < hd; j++) {
+                    double e = 0;
+                    for (int32_t p = 0; p < visible; p++) e += s[p] / sum * vc[p * stride + j];
+                    ASSERT_NEAR(out[i * ldo + j], e, 1e-5) << K->name << " hd=" << hd << " pos0=" << pos0 << " query " << i;
+                }
+                for (int64_t j = hd; j < ldo; j++) ASSERT_EQ(out[i * ldo + j], 12345.0f) << "wrote past the head";
+            }
+        }
+    }
+}
+
 // Index into kernels_available(): 0 generic, then the ISA tables the CPU supports (avx2, avx512).
 std::string table_name(const ::testing::TestParamInfo<int> & i) { return mlxb::kernels_available()[i.param]->name; }
 std::vector<int> table_indices() {

@@ -30,7 +30,12 @@ public:
     CpuBackend(const Model & m, const BackendParams & p);
     void decode(const DecodeInput & in) override;
     void seq_copy(int32_t src, int32_t dst, int32_t n) override;
-    void set_threads(int32_t n) override { pool_ = std::make_unique<ThreadPool>(n); scores_.assign((size_t)n * n_ctx_, 0.0f); }
+    void set_threads(int32_t n) override {
+        pool_ = std::make_unique<ThreadPool>(n);
+        const size_t per = (size_t)n_ctx_ * (n_batch_ >= k_attn_block ? k_attn_block : 1);
+        scores_.assign((size_t)n * per, 0.0f);
+        scores_per_thread_ = per;
+    }
     int32_t n_threads() const override { return pool_->size(); }
 
 private:
@@ -57,7 +62,11 @@ private:
     // Scratch, (n_batch, width) each.
     std::vector<float> x_, xb_, q_, k_, v_, att_, hg_, hu_;
     std::vector<BlockQ8x> xq_;
-    std::vector<float> scores_;           // (n_threads, n_ctx)
+    std::vector<float> scores_;           // (n_threads, n_ctx * k_attn_block) attention scores
+    size_t scores_per_thread_ = 0;
+    // Runs of batch tokens that are consecutive positions of one sequence (a prompt), cut into attention blocks.
+    struct AttnBlock { int32_t t0, nq; };
+    std::vector<AttnBlock> blocks_;       // reserved for n_batch entries
 };
 
 CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
@@ -85,6 +94,7 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     hg_.assign(B * F, 0);
     hu_.assign(B * F, 0);
     xq_.resize(B * ((std::max({E, Q, F}) + QK - 1) / QK));
+    blocks_.reserve(B);
     set_threads(p.n_threads);
 }
 
@@ -182,32 +192,36 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
     if (n < 4) rope_store(0, n);
     else pool_->run([&](int ith, int nth) { int64_t t0, t1; ThreadPool::split(n, ith, nth, 1, &t0, &t1); rope_store(t0, t1); });
 
-    // Attention, one (token, head) pair per work item; kv head = head / (n_head / n_head_kv).
+    // Attention; kv head = head / (n_head / n_head_kv). Work items (block, head) are dealt out round-robin: a
+    // query's cost grows with its position, so contiguous ranges would leave one thread the late, expensive ones.
     const int32_t group = hp_.n_head / hp_.n_head_kv;
     const float scale = 1.0f / std::sqrt((float)HD);
-    pool_->run([&](int ith, int nth) {
-        float * sc = &scores_[(size_t)ith * n_ctx_];
-        int64_t w0, w1;
-        ThreadPool::split(n * hp_.n_head, ith, nth, 1, &w0, &w1);
-        for (int64_t w = w0; w < w1; w++) {
-            const int64_t t = w / hp_.n_head, h = w % hp_.n_head, kvh = h / group;
-            const float * qh = &q_[t * Q + h * HD];
+    // Consecutive positions of one sequence go through attend_block k_attn_block queries at a time (prompts);
+    // everything else (decode steps of many sequences) one query at a time.
+    blocks_.clear();
+    for (int32_t t = 0; t < n;) {
+        int32_t e = t + 1;
+        while (e < n && e - t < k_attn_block && in.seq[e] == in.seq[t] && in.pos[e] == in.pos[e - 1] + 1) e++;
+        if (n_batch_ < k_attn_block) e = t + 1;
+        blocks_.push_back({t, e - t});
+        t = e;
+    }
+    const int64_t n_items = (int64_t)blocks_.size() * hp_.n_head;
+    auto attend = [&](int ith, int nth) {
+        float * sc = &scores_[(size_t)ith * scores_per_thread_];
+        for (int64_t w = ith; w < n_items; w += nth) {
+            const AttnBlock & b = blocks_[w / hp_.n_head];
+            const int64_t h = w % hp_.n_head, kvh = h / group, t = b.t0;
             const float * kc = kcache(in.seq[t], il) + kvh * HD;
             const float * vc = vcache(in.seq[t], il) + kvh * HD;
-            const int32_t len = in.pos[t] + 1;
-            float mx = -INFINITY;
-            for (int32_t p = 0; p < len; p++) {
-                sc[p] = K_.dot_f32(qh, kc + (size_t)p * KV, HD) * scale;
-                mx = std::max(mx, sc[p]);
-            }
-            float sum = 0;
-            for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
-            const float inv = 1.0f / sum;
-            float * out = &att_[t * Q + h * HD];
-            std::fill_n(out, HD, 0.0f);
-            for (int32_t p = 0; p < len; p++) K_.axpy_f32(sc[p] * inv, vc + (size_t)p * KV, out, HD);
+            if (b.nq == 1)
+                K_.attend(&q_[t * Q + h * HD], kc, vc, KV, in.pos[t] + 1, (int32_t)HD, scale, &att_[t * Q + h * HD], sc);
+            else
+                K_.attend_block(&q_[t * Q + h * HD], Q, b.nq, in.pos[t], kc, vc, KV, (int32_t)HD, scale,
+                                &att_[t * Q + h * HD], Q, sc);
         }
-    });
+    };
+    pool_->run(attend);
 
     Act ao{att_.data(), xq_.data(), n, Q};
     if (is_quantized(L.wo.type)) quantize(ao);
@@ -232,11 +246,7 @@ void CpuBackend::ffn_block(const Layer & L) {
         ThreadPool::split(F, ith, nth, align, &r0, &r1);
         gemm(L.w_gate, a.q, a.f, hg_.data(), n, r0, r1);
         gemm(L.w_up, a.q, a.f, hu_.data(), n, r0, r1);
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t r = r0; r < r1; r++) {
-                const float g = hg_[t * F + r];
-                hg_[t * F + r] = g / (1.0f + std::exp(-g)) * hu_[t * F + r];  // silu(gate) * up
-            }
+        for (int64_t t = 0; t < n; t++) K_.silu_mul(&hg_[t * F + r0], &hu_[t * F + r0], r1 - r0);  // silu(gate) * up
     });
     Act h{hg_.data(), xq_.data(), n, F};
     if (is_quantized(L.w_down.type)) quantize(h);
@@ -287,5 +297,9 @@ std::unique_ptr<Backend> make_cpu_backend(const Model & model, const BackendPara
         fail(MLXB_ERR_NOMEM, "out of memory allocating the KV cache and scratch buffers");
     }
 }
+
+#if !defined(MLXB_HAVE_METAL)
+std::unique_ptr<Backend> make_backend(const Model & model, const BackendParams & p) { return make_cpu_backend(model, p); }
+#endif
 
 }  // namespace mlxb

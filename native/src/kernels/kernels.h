@@ -28,7 +28,20 @@ struct Kernels {
     void (*quantize_q8x)(const float * x, BlockQ8x * y, int64_t n);  // n multiple of 32
     float (*dot_f32)(const float * a, const float * b, int64_t n);
     void (*axpy_f32)(float a, const float * x, float * y, int64_t n);  // y += a * x
+    // g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u  (the SwiGLU gate)
+    void (*silu_mul)(float * g, const float * u, int64_t n);
+    // One query against `len` cached positions: out[hd] = sum_p softmax_p(scale * q . k_p) v_p, where k_p and v_p
+    // start at k + p * stride and v + p * stride. scratch holds >= len floats.
+    void (*attend)(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd,
+                   float scale, float * out, float * scratch);
+    // Causal attention of nq <= k_attn_block consecutive queries of one sequence (prompt processing): query i, at
+    // Q + i * ldq, has position pos0 + i and attends keys 0..pos0 + i; its output goes to O + i * ldo.
+    // scratch holds >= (pos0 + nq) * k_attn_block floats.
+    void (*attend_block)(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                         int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch);
 };
+
+constexpr int32_t k_attn_block = 32;
 
 const Kernels & kernels_generic();
 const Kernels * kernels_avx2();    // nullptr when not compiled in

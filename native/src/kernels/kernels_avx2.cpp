@@ -121,6 +121,8 @@ struct LoadQ4 {
     }
 };
 
+constexpr int64_t k_prefetch_blocks = 32;  // ~0.5 KiB ahead in each weight row
+
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
     __m256 acc[RM][RN];
@@ -131,6 +133,8 @@ void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, 
         float dw[RM];
         for (int i = 0; i < RM; i++) {
             const typename L::B & blk = W[(r + i) * nb + b];
+            // A few short streams, each consumed slowly: the hardware prefetcher alone leaves DRAM latency exposed.
+            _mm_prefetch((const char *)(&blk + k_prefetch_blocks), _MM_HINT_T0);
             w[i] = L::load(blk);
             dw[i] = _cvtsh_ss(blk.d);
         }
@@ -228,10 +232,69 @@ void axpy_f32(float a, const float * x, float * y, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+// exp(x) = 2^n * e^r with n = round(x / ln 2), r = x - n ln 2 (two-part ln 2), e^r by its degree-6 Taylor
+// polynomial (|r| <= 0.347: relative error < 1e-7); 2^n assembled in the exponent bits. x is clamped to the range
+// where that stays finite and normal.
+inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+void silu_mul(float * g, const float * u, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    float mx = -INFINITY;
+    for (int32_t p = 0; p < len; p++) {
+        sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+        mx = std::max(mx, sc[p]);
+    }
+    const __m256 vmx = _mm256_set1_ps(mx);
+    __m256 vsum = _mm256_setzero_ps();
+    int32_t p = 0;
+    for (; p + 8 <= len; p += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
+        _mm256_storeu_ps(sc + p, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum(vsum);
+    for (; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
+    std::fill_n(out, hd, 0.0f);
+    for (p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+    const float inv = 1.0f / sum;
+    for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+}
+
+void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
+    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
+}
+
 }  // namespace
 
 const Kernels * kernels_avx2() {
-    static const Kernels k = {"avx2", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    static const Kernels k = {"avx2", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
+                              silu_mul, attend, attend_block};
     return &k;
 }
 

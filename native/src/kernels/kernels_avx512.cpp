@@ -4,7 +4,7 @@
 // Two shapes of work:
 //  - one or a few tokens (decode): row-wise dot products, several weight rows per pass over the activations so each
 //    activation load feeds several FMAs; memory-bound, so the job is to keep loads in flight.
-//  - a prompt batch (>= k_pack_min tokens): classic packed GEMM. A panel of 32 weight rows x KC columns is converted
+//  - a prompt batch (>= k_pack_min_f / k_pack_min_q tokens): classic packed GEMM. A panel of 32 weight rows x KC columns is converted
 //    once to the layout the micro-kernel wants (float, k-major; or int8 in VNNI groups with scales and sums), then
 //    every token tile streams past it. Outputs are 32 consecutive rows of one token: two zmm stores, no horizontal
 //    sums. The panel lives on the stack (<= 40 KiB, L1/L2-resident); nothing is allocated.
@@ -21,7 +21,10 @@ namespace mlxb {
 
 namespace {
 
-constexpr int64_t k_pack_min = 8;  // fewer tokens: packing would cost more than it saves
+// Fewer tokens than this: packing a panel costs more than it saves (measured with tools/bench_kernels.cpp; float
+// panels are transposed element by element, int8 ones are cheaper to build per use).
+constexpr int64_t k_pack_min_f = 48;
+constexpr int64_t k_pack_min_q = 16;
 
 // ---- float weights (F32, F16, BF16) -------------------------------------------------------------------------------
 
@@ -176,7 +179,7 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t cols, i
         for (; r < r1; r += 4) tile_rows_dispatch<L, 4, 1>((int)std::min<int64_t>(4, r1 - r), 1, W, X, Y, cols, r, 0, ldy);
         return;
     }
-    if (n_tok < k_pack_min) {
+    if (n_tok < k_pack_min_f) {
         for (int64_t r = r0; r < r1; r += 4)
             for (int64_t t = 0; t < n_tok; t += 3)
                 tile_rows_dispatch<L, 4, 3>((int)std::min<int64_t>(4, r1 - r), (int)std::min<int64_t>(3, n_tok - t), W, X,
@@ -229,6 +232,12 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
+// Prefetch distance in the tiles: ~1 KiB ahead in each weight row. The one-token GEMVs instead prefetch the same
+// blocks of the next group of rows: rows are short (a 2048-wide Q4_0 row is 18 cache lines) and consecutive, so
+// that address is where the stream goes next, and the hardware prefetcher never ramps up on such short runs.
+constexpr int64_t k_prefetch_blocks = 32;
+constexpr int64_t k_prefetch_rows = 8;  // GEMV: two 4-row groups ahead
+
 template <class L, int RM, int RN>
 void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, int64_t r, int64_t t, int64_t ldy) {
     __m256 acc[RM][RN];
@@ -239,6 +248,8 @@ void tile_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t nb, 
         float dw[RM];
         for (int i = 0; i < RM; i++) {
             const typename L::B & blk = W[(r + i) * nb + b];
+            // A few short streams, each consumed slowly: the hardware prefetcher alone leaves DRAM latency exposed.
+            _mm_prefetch((const char *)(&blk + k_prefetch_blocks), _MM_HINT_T0);
             w[i] = L::load(blk);
             dw[i] = _cvtsh_ss(blk.d);
         }
@@ -377,58 +388,124 @@ void prepare_q4_pairs(const BlockQ8x * X, int64_t n_pairs, Q4Pairs & P) {
     }
 }
 
-// 4 rows at a time: y[r + i] = sum over blocks of d_w * d_x * sum((q - 8) * x).
-void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
-    Q4Pairs P;
+// RM rows at a time (compile-time, so the rows' loads are independent instructions and overlap in flight):
+// y[r + i] = sum over blocks of d_w * d_x * sum((q - 8) * x).
+template <int RM>
+void q4_pairs_rows(const BlockQ4_0 * W, const BlockQ8x * X, const Q4Pairs & P, float * y, int64_t nb, int64_t r) {
     const int64_t n_pairs = nb / 2;
-    prepare_q4_pairs(X, n_pairs, P);
     const __m256i low = _mm256_set1_epi8(0x0f);
     const __m512i lane_scale = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    for (int64_t r = r0; r < r1; r += 4) {
-        const int rm = (int)std::min<int64_t>(4, r1 - r);
-        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int64_t p = 0; p < n_pairs; p++) {
-            const __m512i xv = _mm512_load_si512(P.x[p]);
-            const __m512i cv = _mm512_load_si512(P.corr[p]);
-            const __m512 dxv = _mm512_load_ps(P.dx[p]);
-            for (int i = 0; i < rm; i++) {
-                const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
-                const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
-                const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-                const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-                const __m512i dot = _mm512_dpbusd_epi32(cv, q, xv);
-                const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
-                const __m512 dwv = _mm512_permutexvar_ps(lane_scale, _mm512_castps128_ps512(dw2));
-                acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
-            }
-        }
-        for (int i = 0; i < rm; i++) {
-            float s = _mm512_reduce_add_ps(acc[i]);
-            if (nb % 2) {  // odd block count: the last block the 256-bit way
-                const BlockQ4_0 & w = W[(r + i) * nb + nb - 1];
-                const BlockQ8x & x = X[nb - 1];
-                const __m256i d = dot_i8(LoadQ4::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
-                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-                s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
-            }
-            y[r + i] = s;
+    __m512 acc[RM];
+    for (int i = 0; i < RM; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i xv = _mm512_load_si512(P.x[p]);
+        const __m512i cv = _mm512_load_si512(P.corr[p]);
+        const __m512 dxv = _mm512_load_ps(P.dx[p]);
+        for (int i = 0; i < RM; i++) {
+            const BlockQ4_0 * w = W + (r + i) * nb + 2 * p;
+            _mm_prefetch((const char *)(w + k_prefetch_rows * nb), _MM_HINT_T0);
+            const __m256i bytes = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
+            const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            const __m512i dot = _mm512_dpbusd_epi32(cv, q, xv);
+            const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+            const __m512 dwv = _mm512_permutexvar_ps(lane_scale, _mm512_castps128_ps512(dw2));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
         }
     }
+    for (int i = 0; i < RM; i++) {
+        float s = _mm512_reduce_add_ps(acc[i]);
+        if (nb % 2) {  // odd block count: the last block the 256-bit way
+            const BlockQ4_0 & w = W[(r + i) * nb + nb - 1];
+            const BlockQ8x & x = X[nb - 1];
+            const __m256i d = dot_i8(LoadQ4::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+            s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+        }
+        y[r + i] = s;
+    }
+}
+
+void gemv_q4_0_pairs(const BlockQ4_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
+    Q4Pairs P;
+    prepare_q4_pairs(X, nb / 2, P);
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q4_pairs_rows<4>(W, X, P, y, nb, r);
+    for (; r < r1; r++) q4_pairs_rows<1>(W, X, P, y, nb, r);
+}
+
+// Q8_0 against one token, two blocks per zmm: lanes 0-7 hold block b, 8-15 block b+1. VNNI multiplies unsigned by
+// signed bytes, so the activations go in as x + 128 (prepared once per call) and 128 * sum(w), a second dpbusd
+// against a constant, is taken off again.
+struct Q8Pairs {
+    alignas(64) uint8_t x[k_q4_gemv_max_pairs][64];
+    alignas(64) float dx[k_q4_gemv_max_pairs][16];
+};
+
+template <int RM>
+void q8_pairs_rows(const BlockQ8_0 * W, const BlockQ8x * X, const Q8Pairs & P, float * y, int64_t nb, int64_t r) {
+    const int64_t n_pairs = nb / 2;
+    const __m512i c128 = _mm512_set1_epi8((char)0x80);
+    const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc[RM];
+    for (int i = 0; i < RM; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i xv = _mm512_load_si512(P.x[p]);
+        const __m512 dxv = _mm512_load_ps(P.dx[p]);
+        for (int i = 0; i < RM; i++) {
+            const BlockQ8_0 * w = W + (r + i) * nb + 2 * p;
+            _mm_prefetch((const char *)(w + k_prefetch_rows * nb), _MM_HINT_T0);
+            const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[0].qs)),
+                                                  _mm256_loadu_si256((const __m256i *)w[1].qs), 1);
+            const __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xv, wv),
+                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wv));
+            const __m128 dw2 = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(w[0].d), w[1].d, 1));
+            const __m512 dwv = _mm512_permutexvar_ps(lane_block, _mm512_castps128_ps512(dw2));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dwv, dxv), acc[i]);
+        }
+    }
+    for (int i = 0; i < RM; i++) {
+        float s = _mm512_reduce_add_ps(acc[i]);
+        if (nb % 2) {  // odd block count: the last block the 256-bit way
+            const BlockQ8_0 & w = W[(r + i) * nb + nb - 1];
+            const BlockQ8x & x = X[nb - 1];
+            const __m256i d = dot_i8(LoadQ8::load(w), _mm256_loadu_si256((const __m256i *)x.qs));
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+            s += _cvtsh_ss(w.d) * x.d * (float)_mm_cvtsi128_si32(t);
+        }
+        y[r + i] = s;
+    }
+}
+
+void gemv_q8_0_pairs(const BlockQ8_0 * W, const BlockQ8x * X, float * y, int64_t nb, int64_t r0, int64_t r1) {
+    Q8Pairs P;
+    const int64_t n_pairs = nb / 2;
+    for (int64_t p = 0; p < n_pairs; p++) {
+        const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)X[2 * p].qs)),
+                                             _mm256_loadu_si256((const __m256i *)X[2 * p + 1].qs), 1);
+        _mm512_store_si512(P.x[p], _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)));
+        const __m256d da = _mm256_castps_pd(_mm256_set1_ps(X[2 * p].d)), db = _mm256_castps_pd(_mm256_set1_ps(X[2 * p + 1].d));
+        _mm512_store_ps(P.dx[p], _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(da), db, 1)));
+    }
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) q8_pairs_rows<4>(W, X, P, y, nb, r);
+    for (; r < r1; r++) q8_pairs_rows<1>(W, X, P, y, nb, r);
 }
 
 template <class L>
 void gemm_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1,
             int64_t ldy) {
     const int64_t nb = cols / QK;
-    if constexpr (std::is_same_v<L, LoadQ4>) {
-        if (n_tok < k_pack_min && nb >= 2 && nb / 2 <= k_q4_gemv_max_pairs) {
-            for (int64_t t = 0; t < n_tok; t++) gemv_q4_0_pairs(W, X + t * nb, Y + t * ldy, nb, r0, r1);
-            return;
-        }
+    if (n_tok == 1 && nb >= 2 && nb / 2 <= k_q4_gemv_max_pairs) {  // several tokens: tiles share each weight load
+        if constexpr (std::is_same_v<L, LoadQ4>) gemv_q4_0_pairs(W, X, Y, nb, r0, r1);
+        else gemv_q8_0_pairs(W, X, Y, nb, r0, r1);
+        return;
     }
-    if (n_tok < k_pack_min) {
+    if (n_tok < k_pack_min_q) {
         const int RN = n_tok == 1 ? 1 : 3;
         for (int64_t r = r0; r < r1; r += 4)
             for (int64_t t = 0; t < n_tok; t += RN)
@@ -493,10 +570,197 @@ void axpy_f32(float a, const float * x, float * y, int64_t n) {
     }
 }
 
+// exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (two-part ln 2); e^r by its degree-6 Taylor polynomial
+// (|r| <= 0.347: relative error < 1e-7); scalef applies 2^n and flushes huge negative arguments to 0.
+inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.0f));  // e^-104 flushes to 0
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+void silu_mul(float * g, const float * u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = i + 16 <= n ? (__mmask16)0xffff : tail_mask(n - i);
+        const __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        const __m512 s = _mm512_div_ps(x, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
+// Scores four keys per pass (four independent FMA chains), one horizontal sum each; exp 16 at a time; values
+// accumulated unnormalised and scaled by 1/sum once at the end.
+void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    const int32_t nfull = hd / 16;
+    const __mmask16 mt = tail_mask(hd % 16);
+    __m512 qv[16];  // head dimensions up to 256
+    const int32_t nq = std::min<int32_t>((hd + 15) / 16, 16);
+    for (int32_t c = 0; c < nq; c++) qv[c] = c < nfull ? _mm512_loadu_ps(q + 16 * c) : _mm512_maskz_loadu_ps(mt, q + 16 * c);
+    float mx = -INFINITY;
+    if (hd <= 256) {
+        int32_t p = 0;
+        for (; p + 4 <= len; p += 4) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            const float * k0 = k + p * stride;
+            for (int32_t c = 0; c < nq; c++) {
+                const bool full = c < nfull;
+                const int64_t o = 16 * c;
+                a0 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + o) : _mm512_maskz_loadu_ps(mt, k0 + o), a0);
+                a1 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + stride + o) : _mm512_maskz_loadu_ps(mt, k0 + stride + o), a1);
+                a2 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + 2 * stride + o) : _mm512_maskz_loadu_ps(mt, k0 + 2 * stride + o), a2);
+                a3 = _mm512_fmadd_ps(qv[c], full ? _mm512_loadu_ps(k0 + 3 * stride + o) : _mm512_maskz_loadu_ps(mt, k0 + 3 * stride + o), a3);
+            }
+            sc[p] = _mm512_reduce_add_ps(a0) * scale;
+            sc[p + 1] = _mm512_reduce_add_ps(a1) * scale;
+            sc[p + 2] = _mm512_reduce_add_ps(a2) * scale;
+            sc[p + 3] = _mm512_reduce_add_ps(a3) * scale;
+        }
+        for (; p < len; p++) sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+    } else {
+        for (int32_t p = 0; p < len; p++) sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+    }
+    for (int32_t p = 0; p < len; p++) mx = std::max(mx, sc[p]);
+    const __m512 vmx = _mm512_set1_ps(mx);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int32_t p = 0; p < len; p += 16) {
+        const __mmask16 m = p + 16 <= len ? (__mmask16)0xffff : tail_mask(len - p);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sc + p), vmx));
+        _mm512_mask_storeu_ps(sc + p, m, e);
+        vsum = _mm512_add_ps(vsum, _mm512_maskz_mov_ps(m, e));
+    }
+    const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
+    if (hd <= 256) {
+        __m512 o[16];
+        for (int32_t c = 0; c < nq; c++) o[c] = _mm512_setzero_ps();
+        for (int32_t p = 0; p < len; p++) {
+            const __m512 w = _mm512_set1_ps(sc[p]);
+            const float * vp = v + p * stride;
+            for (int32_t c = 0; c < nq; c++)
+                o[c] = _mm512_fmadd_ps(w, c < nfull ? _mm512_loadu_ps(vp + 16 * c) : _mm512_maskz_loadu_ps(mt, vp + 16 * c), o[c]);
+        }
+        const __m512 vinv = _mm512_set1_ps(inv);
+        for (int32_t c = 0; c < nq; c++) {
+            if (c < nfull) _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(o[c], vinv));
+            else _mm512_mask_storeu_ps(out + 16 * c, mt, _mm512_mul_ps(o[c], vinv));
+        }
+    } else {
+        std::fill_n(out, hd, 0.0f);
+        for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+        for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+    }
+}
+
+// A block of up to 32 queries against their keys, with the queries in the lanes (two zmm): scores come out as
+// S^T[key][query], so the softmax max and sum over keys are plain vertical operations, and no dot product ever
+// needs a horizontal sum. S^T = K Q^T and O^T = V^T P^T are register-tiled like GEMMs (12 keys or 12 output
+// dimensions x 32 queries per tile). The score scratch is the caller's (any alignment); Q^T and O^T live on the stack.
+constexpr int RKB = 12;
+
+template <int RK>
+void scores_tile(const float * qp, int32_t hd, const float * k, int64_t stride, int32_t p0, float * st) {
+    __m512 a0[RK], a1[RK];
+    for (int j = 0; j < RK; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d++) {
+        const __m512 q0 = _mm512_load_ps(qp + d * 32), q1 = _mm512_load_ps(qp + d * 32 + 16);
+        for (int j = 0; j < RK; j++) {
+            const __m512 kb = _mm512_set1_ps(k[(p0 + j) * stride + d]);
+            a0[j] = _mm512_fmadd_ps(q0, kb, a0[j]);
+            a1[j] = _mm512_fmadd_ps(q1, kb, a1[j]);
+        }
+    }
+    for (int j = 0; j < RK; j++) {
+        _mm512_storeu_ps(st + (p0 + j) * 32, a0[j]);
+        _mm512_storeu_ps(st + (p0 + j) * 32 + 16, a1[j]);
+    }
+}
+
+template <int RK>
+void scores_dispatch(int rk, const float * qp, int32_t hd, const float * k, int64_t stride, int32_t p0, float * st) {
+    if constexpr (RK > 1) if (rk < RK) return scores_dispatch<RK - 1>(rk, qp, hd, k, stride, p0, st);
+    scores_tile<RK>(qp, hd, k, stride, p0, st);
+}
+
+template <int RD>
+void values_tile(const float * st, int32_t len, const float * v, int64_t stride, int32_t d0, __m512 inv0, __m512 inv1,
+                 float * ot) {
+    __m512 a0[RD], a1[RD];
+    for (int j = 0; j < RD; j++) a0[j] = a1[j] = _mm512_setzero_ps();
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 p0 = _mm512_loadu_ps(st + p * 32), p1 = _mm512_loadu_ps(st + p * 32 + 16);
+        for (int j = 0; j < RD; j++) {
+            const __m512 vb = _mm512_set1_ps(v[p * stride + d0 + j]);
+            a0[j] = _mm512_fmadd_ps(p0, vb, a0[j]);
+            a1[j] = _mm512_fmadd_ps(p1, vb, a1[j]);
+        }
+    }
+    for (int j = 0; j < RD; j++) {
+        _mm512_store_ps(ot + (d0 + j) * 32, _mm512_mul_ps(a0[j], inv0));
+        _mm512_store_ps(ot + (d0 + j) * 32 + 16, _mm512_mul_ps(a1[j], inv1));
+    }
+}
+
+template <int RD>
+void values_dispatch(int rd, const float * st, int32_t len, const float * v, int64_t stride, int32_t d0, __m512 inv0,
+                     __m512 inv1, float * ot) {
+    if constexpr (RD > 1) if (rd < RD) return values_dispatch<RD - 1>(rd, st, len, v, stride, d0, inv0, inv1, ot);
+    values_tile<RD>(st, len, v, stride, d0, inv0, inv1, ot);
+}
+
+void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * st) {
+    if (hd > 256 || nq > 32) {
+        for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, st);
+        return;
+    }
+    alignas(64) float qp[256 * 32];  // Q^T, scaled; also O^T afterwards (hd x 32)
+    for (int32_t d = 0; d < hd; d++)
+        for (int32_t i = 0; i < 32; i++) qp[d * 32 + i] = i < nq ? Q[i * ldq + d] * scale : 0.0f;
+    const int32_t len = pos0 + nq;
+    for (int32_t p = 0; p < len; p += RKB) scores_dispatch<RKB>(std::min(RKB, len - p), qp, hd, k, stride, p, st);
+    // Causal mask: key p is visible to query i iff p <= pos0 + i (and padding lanes i >= nq see nothing new).
+    const __m512i lane0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lane1 = _mm512_add_epi32(lane0, _mm512_set1_epi32(16));
+    const __m512 hidden = _mm512_set1_ps(-1e30f);
+    for (int32_t p = pos0 + 1; p < len; p++) {
+        const __m512i first = _mm512_set1_epi32(p - pos0);  // lanes below this cannot see key p
+        _mm512_storeu_ps(st + p * 32, _mm512_mask_mov_ps(_mm512_loadu_ps(st + p * 32), _mm512_cmplt_epi32_mask(lane0, first), hidden));
+        _mm512_storeu_ps(st + p * 32 + 16, _mm512_mask_mov_ps(_mm512_loadu_ps(st + p * 32 + 16), _mm512_cmplt_epi32_mask(lane1, first), hidden));
+    }
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    for (int32_t p = 0; p < len; p++) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(st + p * 32));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(st + p * 32 + 16));
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 e0 = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + p * 32), m0));
+        const __m512 e1 = exp512(_mm512_sub_ps(_mm512_loadu_ps(st + p * 32 + 16), m1));
+        _mm512_storeu_ps(st + p * 32, e0);
+        _mm512_storeu_ps(st + p * 32 + 16, e1);
+        s0 = _mm512_add_ps(s0, e0);
+        s1 = _mm512_add_ps(s1, e1);
+    }
+    const __m512 inv0 = _mm512_div_ps(_mm512_set1_ps(1.0f), s0), inv1 = _mm512_div_ps(_mm512_set1_ps(1.0f), s1);
+    for (int32_t d = 0; d < hd; d += RKB) values_dispatch<RKB>(std::min(RKB, hd - d), st, len, v, stride, d, inv0, inv1, qp);
+    for (int32_t i = 0; i < nq; i++)
+        for (int32_t d = 0; d < hd; d++) O[i * ldo + d] = qp[d * 32 + i];
+}
+
 }  // namespace
 
 const Kernels * kernels_avx512() {
-    static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+    static const Kernels k = {"avx512", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
+                              silu_mul, attend, attend_block};
     return &k;
 }
 

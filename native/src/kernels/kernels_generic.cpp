@@ -8,15 +8,24 @@ namespace mlxb {
 
 namespace {
 
+// Eight independent partial sums: any compiler can map them onto SIMD lanes (SSE, NEON, ...) without -ffast-math,
+// because no float addition is reordered. The ISA tables are tested against this.
+constexpr int k_lanes = 8;
+
+float dot_f32(const float * a, const float * b, int64_t n) {
+    float acc[k_lanes] = {};
+    int64_t i = 0;
+    for (; i + k_lanes <= n; i += k_lanes)
+        for (int l = 0; l < k_lanes; l++) acc[l] += a[i + l] * b[i + l];
+    float s = 0;
+    for (int l = 0; l < k_lanes; l++) s += acc[l];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 void gemm_f32(const float * W, const float * X, float * Y, int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
     for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t r = r0; r < r1; r++) {
-            const float * w = W + r * cols;
-            const float * x = X + t * cols;
-            float s = 0;
-            for (int64_t k = 0; k < cols; k++) s += w[k] * x[k];
-            Y[t * ldy + r] = s;
-        }
+        for (int64_t r = r0; r < r1; r++) Y[t * ldy + r] = dot_f32(W + r * cols, X + t * cols, cols);
 }
 
 template <float (*CVT)(uint16_t)>
@@ -76,21 +85,39 @@ void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
     }
 }
 
-float dot_f32(const float * a, const float * b, int64_t n) {
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 void axpy_f32(float a, const float * x, float * y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void silu_mul(float * g, const float * u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    float mx = -INFINITY;
+    for (int32_t p = 0; p < len; p++) {
+        sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+        mx = std::max(mx, sc[p]);
+    }
+    float sum = 0;
+    for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
+    std::fill_n(out, hd, 0.0f);
+    for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+    const float inv = 1.0f / sum;
+    for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+}
+
+void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
+    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
 }
 
 }  // namespace
 
 const Kernels & kernels_generic() {
     static const Kernels k = {"generic", gemm_f32, gemm_half<fp16_to_fp32>, gemm_half<bf16_to_fp32>, gemm_q8_0,
-                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32};
+                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32, silu_mul, attend, attend_block};
     return k;
 }
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Throughput of the native engine beside llama.cpp's llama-bench, on random-weight models of the named shapes.
+#
+#   eng/bench-native.sh                      all shapes and types, 2 threads, 5 repetitions
+#   BENCH_SHAPES="stories15M" BENCH_TYPES="Q4_0" BENCH_REPS=3 eng/bench-native.sh
+#
+# The baseline is llama.cpp llama-bench (build de3ff81), 2 threads, measured on a 2-core x86-64 Linux machine of the
+# same kind (shared/docs/reference/native-engine.md §6); llama.cpp is not installed here, so those figures are
+# quoted, not re-measured. Ratios are ours / llama.cpp (> 1: we are faster). Targets: >= 0.8 (within 1.25x) on
+# every row, >= 1.0 on token generation (tg). Run it on a quiet machine: the load average is printed before and
+# after. On a machine shared with other work the wall-clock rate mostly measures the neighbours; the last column,
+# tokens per CPU-second of the engine's own process, is what its work costs (x threads bounds the idle-machine
+# rate). Never run from eng/test.sh.
+#
+# Output: the table on stdout; raw llama-bench-style JSON per model in artifacts/bench-native/; the table also in
+# artifacts/bench-native/summary.md. Generated models are cached in artifacts/bench-models/ (up to ~6 GB).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="$repo/artifacts/native/bench"
+models="$repo/artifacts/bench-models"
+out="$repo/artifacts/bench-native"
+shapes="${BENCH_SHAPES:-stories15M stories110M tinyllama-1.1B}"
+types="${BENCH_TYPES:-F32 Q8_0 Q4_0}"
+reps="${BENCH_REPS:-5}"
+threads="${BENCH_THREADS:-2}"
+mkdir -p "$models" "$out"
+
+# llama.cpp llama-bench, 2 threads: "<shape> <type> <test> <t/s>" (TinyLlama F32 generation was measured as tg32).
+baseline="stories15M F32 pp512 13237
+stories15M Q8_0 pp512 13737
+stories15M Q4_0 pp512 17514
+stories15M F32 tg128 780
+stories15M Q8_0 tg128 1879
+stories15M Q4_0 tg128 1986
+stories110M F32 pp512 1503
+stories110M Q8_0 pp512 1343
+stories110M Q4_0 pp512 2418
+stories110M F32 tg128 143
+stories110M Q8_0 tg128 262
+stories110M Q4_0 tg128 447
+tinyllama-1.1B F32 tg128 11.9
+tinyllama-1.1B Q8_0 tg128 35.9
+tinyllama-1.1B Q4_0 tg128 62.4"
+
+generator=(); command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
+cmake -S "$repo/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=OFF > "$out/configure.log"
+cmake --build "$build" --parallel > "$out/build.log"
+engine="$build/mlxbench-engine"
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; engine: $("$engine" info | sed -n 's/.*\(kernels=[a-z0-9]*\).*/\1/p')"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+table="| shape | type | test | llama.cpp t/s | ours t/s | ours / llama.cpp | target | ours t/s per CPU-second |
+| --- | --- | --- | ---: | ---: | ---: | --- | ---: |"
+for shape in $shapes; do
+  for type in $types; do
+    model="$models/$shape-$type.gguf"
+    [ -f "$model" ] || "$engine" gen-model --shape "$shape" --type "$type" -o "$model" >&2
+    tests_pp="512"; [ "$shape" = "tinyllama-1.1B" ] && tests_pp="0"   # the baseline has no TinyLlama pp512 row
+    "$engine" bench -m "$model" -p "$tests_pp" -n 128 -t "$threads" -r "$reps" -o md --quiet \
+        --json-out "$out/$shape-$type.json" > "$out/$shape-$type.md"
+    while IFS='|' read -r _ _ _ _ _ _ test ts _; do
+      test="$(echo "$test" | tr -d ' ')"; [[ "$test" =~ ^(pp|tg)[0-9]+$ ]] || continue
+      ours="$(echo "$ts" | sed 's/^ *//; s/ *$//')"; mean="${ours%% ±*}"
+      ref="$(echo "$baseline" | awk -v s="$shape" -v t="$type" -v x="$test" '$1==s && $2==t && $3==x {print $4}')"
+      [ -n "$ref" ] || continue
+      ratio="$(awk -v a="$mean" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+      need="0.80"; [[ "$test" == tg* ]] && need="1.00"
+      verdict="$(awk -v r="$ratio" -v n="$need" 'BEGIN {print (r + 0 >= n + 0) ? "met (>= " n ")" : "MISSED (>= " n ")"}')"
+      cpu="$(grep "\"test\": \"$test\"" "$out/$shape-$type.json" | sed -n 's/.*"cpu_ts": \([0-9.]*\).*/\1/p' | head -1)"
+      table="$table
+| $shape | $type | $test | $ref | $ours | $ratio | $verdict | ${cpu%.*} |"
+    done < "$out/$shape-$type.md"
+  done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$table" | tee "$out/summary.md"
