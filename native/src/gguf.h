@@ -57,6 +57,11 @@ public:
     const std::map<std::string, GgufValue, std::less<>> & kv() const { return kv_; }
     const std::vector<GgufTensor> & tensors() const { return tensors_; }
 
+    // See MappedFile::release; a no-op for caller-owned buffers.
+    void release(const void * p, size_t n) const {
+        if (file_) file_->release(p, n);
+    }
+
     const GgufValue * find(std::string_view key) const;
     const GgufTensor * tensor(std::string_view name) const;
 

@@ -33,6 +33,14 @@ MappedFile::MappedFile(const std::string & path) {
     ::close(fd);  // the mapping keeps the file alive
 }
 
+void MappedFile::release(const void * p, size_t n) const {
+    const uint8_t * b = (const uint8_t *)p;
+    if (!data_ || b < data_ || n > size_ || b + n > data_ + size_) return;
+    const uintptr_t page = (uintptr_t)::sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)b + page - 1) & ~(page - 1), hi = ((uintptr_t)b + n) & ~(page - 1);
+    if (hi > lo) ::madvise((void *)lo, hi - lo, MADV_DONTNEED);  // clean, read-only file pages: nothing is lost
+}
+
 MappedFile::~MappedFile() {
     if (data_) ::munmap((void *)data_, size_);
 }

@@ -16,6 +16,9 @@ public:
 
     const uint8_t * data() const { return data_; }
     size_t size() const { return size_; }
+    // Drops the pages wholly inside [p, p + n) from this process (they come back from the file if read again):
+    // for weights a backend has copied into another layout. Ranges outside the mapping are ignored.
+    void release(const void * p, size_t n) const;
 
 private:
     const uint8_t * data_ = nullptr;

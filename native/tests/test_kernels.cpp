@@ -19,6 +19,14 @@ std::vector<float> randoms(size_t n, uint32_t seed, float scale = 1.0f) {
     return v;
 }
 
+// Keys given as rows (position p at kc[p * stride]) in the cache's tiled layout.
+std::vector<float> tiled_keys(const std::vector<float> & kc, int64_t stride, int32_t len, int32_t hd) {
+    std::vector<float> kt((size_t)(len + mlxb::k_kv_tile - 1) / mlxb::k_kv_tile * mlxb::k_kv_tile * hd, 0.0f);
+    for (int32_t p = 0; p < len; p++)
+        for (int32_t d = 0; d < hd; d++) kt[mlxb::k_tile_index(p, d, hd)] = kc[p * stride + d];
+    return kt;
+}
+
 struct Quantized {
     std::vector<uint8_t> bytes;
     std::vector<float> deq;  // what the weights are after quantization
@@ -56,42 +64,44 @@ TEST_P(KernelTables, GemmMatchesDoublePrecisionForEveryType) {
     const mlxb::Kernels * K = k();
     if (!K) GTEST_SKIP() << "this CPU has no kernel table #" << GetParam();
     using T = mlxb::TensorType;
+    const int64_t P = K->panel_rows;
     for (T type : {T::F32, T::F16, T::BF16, T::Q8_0, T::Q4_0}) {
         const bool quant = type == T::Q8_0 || type == T::Q4_0;
-        for (int64_t cols : {32, 96, 288, 1024}) {
-            const int64_t rows = 19;
-            Quantized W = make_weights(type, rows, cols, (uint32_t)cols);
-            for (int64_t n_tok : {1, 2, 3, 5, 13, 50}) {
-                std::vector<float> X = randoms((size_t)(n_tok * cols), 99 + (uint32_t)n_tok);
-                std::vector<mlxb::BlockQ8x> XQ((size_t)(n_tok * cols / 32));
-                for (int64_t t = 0; t < n_tok; t++) K->quantize_q8x(&X[t * cols], &XQ[t * cols / 32], cols);
-                for (auto range : {std::pair<int64_t, int64_t>{0, rows}, {5, 16}, {7, 8}}) {
-                    std::vector<float> Y((size_t)(n_tok * rows), NAN);
-                    switch (type) {
-                    case T::F32: K->gemm_f32((const float *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
-                    case T::F16: K->gemm_f16((const uint16_t *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
-                    case T::BF16: K->gemm_bf16((const uint16_t *)W.bytes.data(), X.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
-                    case T::Q8_0: K->gemm_q8_0((const mlxb::BlockQ8_0 *)W.bytes.data(), XQ.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
-                    case T::Q4_0: K->gemm_q4_0((const mlxb::BlockQ4_0 *)W.bytes.data(), XQ.data(), Y.data(), cols, n_tok, range.first, range.second, rows); break;
+        for (int64_t rows : {19, 133}) {
+            for (int64_t cols : {32, 96, 288, 1024}) {
+                Quantized W = make_weights(type, rows, cols, (uint32_t)(cols + rows));
+                AlignedBytes packed = pack_for(*K, type, W.bytes.data(), rows, cols);
+                for (int64_t n_tok : {1, 2, 3, 5, 8, 13, 50}) {
+                    std::vector<float> X = randoms((size_t)(n_tok * cols), 99 + (uint32_t)n_tok);
+                    std::vector<mlxb::BlockQ8x> XQ((size_t)(n_tok * cols / 32));
+                    for (int64_t t = 0; t < n_tok; t++) K->quantize_q8x(&X[t * cols], &XQ[t * cols / 32], cols);
+                    // Row ranges start at a panel boundary (the contract); odd ends and partial panels included.
+                    const std::pair<int64_t, int64_t> ranges[3] = {
+                        {0, rows}, P > 1 ? std::pair<int64_t, int64_t>{P, rows} : std::pair<int64_t, int64_t>{5, 16},
+                        P > 1 ? std::pair<int64_t, int64_t>{0, P} : std::pair<int64_t, int64_t>{7, 8}};
+                    for (auto range : ranges) {
+                        std::vector<float> Y((size_t)(n_tok * rows), NAN);
+                        K->gemm(type, packed.p ? (const void *)packed.p : W.bytes.data(), X.data(), XQ.data(), Y.data(), rows,
+                                cols, n_tok, range.first, range.second, rows);
+                        double worst = 0;
+                        for (int64_t t = 0; t < n_tok; t++)
+                            for (int64_t r = 0; r < rows; r++) {
+                                const float y = Y[t * rows + r];
+                                if (r < range.first || r >= range.second) {
+                                    ASSERT_TRUE(std::isnan(y)) << "wrote outside its row range";
+                                    continue;
+                                }
+                                double exact = 0, mass = 1e-30;
+                                for (int64_t c = 0; c < cols; c++) {
+                                    exact += (double)W.deq[r * cols + c] * X[t * cols + c];
+                                    mass += std::fabs((double)W.deq[r * cols + c] * X[t * cols + c]);
+                                }
+                                worst = std::max(worst, std::fabs(y - exact) / mass);
+                            }
+                        EXPECT_LT(worst, quant ? MAX_Q8_REL : MAX_FLOAT_REL)
+                            << K->name << " " << mlxb::tensor_type_name(type) << " rows=" << rows << " cols=" << cols
+                            << " n_tok=" << n_tok << " rows [" << range.first << "," << range.second << ")";
                     }
-                    double worst = 0;
-                    for (int64_t t = 0; t < n_tok; t++)
-                        for (int64_t r = 0; r < rows; r++) {
-                            const float y = Y[t * rows + r];
-                            if (r < range.first || r >= range.second) {
-                                ASSERT_TRUE(std::isnan(y)) << "wrote outside its row range";
-                                continue;
-                            }
-                            double exact = 0, mass = 1e-30;
-                            for (int64_t c = 0; c < cols; c++) {
-                                exact += (double)W.deq[r * cols + c] * X[t * cols + c];
-                                mass += std::fabs((double)W.deq[r * cols + c] * X[t * cols + c]);
-                            }
-                            worst = std::max(worst, std::fabs(y - exact) / mass);
-                        }
-                    EXPECT_LT(worst, quant ? MAX_Q8_REL : MAX_FLOAT_REL)
-                        << K->name << " " << mlxb::tensor_type_name(type) << " cols=" << cols << " n_tok=" << n_tok
-                        << " rows [" << range.first << "," << range.second << ")";
                 }
             }
         }
@@ -141,9 +151,9 @@ TEST_P(KernelTables, SiluMulAndAttentionMatchDoublePrecision) {
         for (int32_t len : {1, 3, 4, 17, 300}) {
             const int64_t stride = hd * 2 + 5;  // the head's slice of a wider cache row
             std::vector<float> q = randoms(hd, 7, 2.0f), kc = randoms(len * stride, 8, 2.0f), vc = randoms(len * stride, 9);
-            std::vector<float> out(hd), sc(len);
+            std::vector<float> kt = tiled_keys(kc, stride, len, hd), out(hd), sc(mlxb::attn_scratch_floats(len, hd));
             const float scale = 1.0f / std::sqrt((float)hd);
-            K->attend(q.data(), kc.data(), vc.data(), stride, len, hd, scale, out.data(), sc.data());
+            K->attend(q.data(), kt.data(), vc.data(), stride, len, hd, scale, out.data(), sc.data());
             std::vector<double> s(len);
             double mx = -INFINITY, sum = 0;
             for (int32_t p = 0; p < len; p++) {
@@ -169,9 +179,10 @@ TEST_P(KernelTables, BlockAttentionIsCausalAndMatchesDoublePrecision) {
             const int32_t len = pos0 + nq;
             const int64_t stride = hd * 3, ldq = hd * 2 + 1, ldo = hd + 3;
             std::vector<float> q = randoms(nq * ldq, 11, 2.0f), kc = randoms(len * stride, 12, 2.0f), vc = randoms(len * stride, 13);
-            std::vector<float> out(nq * ldo, 12345.0f), sc((size_t)len * mlxb::k_attn_block);
+            std::vector<float> out(nq * ldo, 12345.0f), sc(mlxb::attn_scratch_floats(len, hd));
+            std::vector<float> kt = tiled_keys(kc, stride, len, hd);
             const float scale = 1.0f / std::sqrt((float)hd);
-            K->attend_block(q.data(), ldq, nq, pos0, kc.data(), vc.data(), stride, hd, scale, out.data(), ldo, sc.data());
+            K->attend_block(q.data(), ldq, nq, pos0, kt.data(), vc.data(), stride, hd, scale, out.data(), ldo, sc.data());
             for (int32_t i = 0; i < nq; i++) {
                 const int32_t visible = pos0 + i + 1;  // keys 0..pos0+i only
                 std::vector<double> s(visible);

@@ -120,6 +120,7 @@ inline int32_t decode_seq(mlxb_context * c, const std::vector<mlxb_token> & toks
 
 }  // namespace mlxb_test
 
+#include "kernels/kernels.h"
 #include "model_gen.h"
 
 namespace mlxb_test {
@@ -130,6 +131,25 @@ inline mlxb::ModelShape tiny_shape(const std::string & arch = "llama", bool tied
     mlxb::ModelShape s{"tiny", arch, 320, 64, 2, 4, 2, 96, 256};
     s.tied = tied;
     return s;
+}
+
+// 64-byte aligned bytes (the packed weight layouts are read with aligned vector loads).
+struct AlignedBytes {
+    uint8_t * p = nullptr;
+    AlignedBytes() = default;
+    explicit AlignedBytes(size_t n) : p((uint8_t *)std::aligned_alloc(64, (n + 63) / 64 * 64)) {}
+    AlignedBytes(AlignedBytes && o) noexcept : p(o.p) { o.p = nullptr; }
+    AlignedBytes & operator=(AlignedBytes && o) noexcept { std::swap(p, o.p); return *this; }
+    ~AlignedBytes() { std::free(p); }
+};
+
+// W (rows, cols, as mapped) in the form K's gemm reads: packed when the table repacks weights, else empty (p null:
+// use W as it is).
+inline AlignedBytes pack_for(const mlxb::Kernels & K, mlxb::TensorType t, const void * W, int64_t rows, int64_t cols) {
+    if (K.panel_rows <= 1) return {};
+    AlignedBytes out(K.packed_bytes(t, rows, cols));
+    K.pack(t, W, rows, cols, 0, (rows + K.panel_rows - 1) / K.panel_rows, out.p);
+    return out;
 }
 
 inline void write_model(const std::string & path, const mlxb::ModelShape & shape, mlxb::TensorType type, uint64_t seed = 7) {

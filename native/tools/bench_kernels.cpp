@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -30,15 +31,13 @@ int main(int argc, char ** argv) {
             for (int64_t r = 0; r < rows; r++) quantize_row(t, &w[r * cols], &q[r * rb], cols);
             std::vector<BlockQ8x> xq((size_t)(ntok * cols / 32));
             for (int64_t i = 0; i < ntok; i++) K->quantize_q8x(&x[i * cols], &xq[i * cols / 32], cols);
-            auto run = [&](int64_t n) {
-                switch (t) {
-                case TensorType::F32: K->gemm_f32((const float *)q.data(), x.data(), y.data(), cols, n, 0, rows, rows); break;
-                case TensorType::F16: K->gemm_f16((const uint16_t *)q.data(), x.data(), y.data(), cols, n, 0, rows, rows); break;
-                case TensorType::BF16: K->gemm_bf16((const uint16_t *)q.data(), x.data(), y.data(), cols, n, 0, rows, rows); break;
-                case TensorType::Q8_0: K->gemm_q8_0((const BlockQ8_0 *)q.data(), xq.data(), y.data(), cols, n, 0, rows, rows); break;
-                case TensorType::Q4_0: K->gemm_q4_0((const BlockQ4_0 *)q.data(), xq.data(), y.data(), cols, n, 0, rows, rows); break;
-                }
-            };
+            void * packed = nullptr;  // the table's own layout, as the backend packs it at context creation
+            if (K->panel_rows > 1) {
+                packed = std::aligned_alloc(64, (K->packed_bytes(t, rows, cols) + 63) / 64 * 64);
+                K->pack(t, q.data(), rows, cols, 0, (rows + K->panel_rows - 1) / K->panel_rows, packed);
+            }
+            const void * wd = packed ? packed : q.data();
+            auto run = [&](int64_t n) { K->gemm(t, wd, x.data(), xq.data(), y.data(), rows, cols, n, 0, rows, rows); };
             run(1);
             int reps = 0;
             double t0 = cpu_now(), dt;
@@ -51,6 +50,7 @@ int main(int argc, char ** argv) {
             const double gflops = 2.0 * rows * cols * ntok * reps / dt / 1e9;
             std::printf("%-8s %-5s gemv %7.1f GB/s   gemm(n=%lld) %7.1f GFLOP/s\n", K->name, tensor_type_name(t), gbs,
                         (long long)ntok, gflops);
+            std::free(packed);
         }
     }
 }

@@ -1,7 +1,10 @@
 // CPU backend: the Llama forward pass over a batch of tokens from any number of sequences. Matrix products see the
 // whole batch at once (GEMM, so prompt processing reuses each weight row across tokens); attention runs per token
 // over that token's own sequence. All buffers are sized at construction for n_batch tokens; decode() allocates
-// nothing.
+// nothing. Every step is batch-invariant (see kernels.h), so a token's logits do not depend on what else was in its
+// batch, how a prompt was split, or the thread count.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -17,6 +20,59 @@ namespace {
 
 bool is_quantized(TensorType t) { return t == TensorType::Q8_0 || t == TensorType::Q4_0; }
 
+// The model's matrices repacked for one kernel table (Kernels::pack), in one anonymous mapping backed by huge pages
+// where the kernel allows: decode streams every weight once per token, and 2 MiB pages spare the TLB misses.
+struct PackedWeights {
+    void * mem = nullptr;
+    size_t bytes = 0;
+    std::vector<const void *> ptr;  // per matrix, in the order of for_each_matrix()
+    ~PackedWeights() {
+        if (mem) ::munmap(mem, bytes);
+    }
+};
+
+// Every matrix the forward pass multiplies by, in a fixed order.
+template <class F> void for_each_matrix(const Model & m, F && f) {
+    for (const Layer & L : m.layers)
+        for (const Weight * w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) f(*w);
+    f(m.output);
+}
+
+std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, ThreadPool & pool) {
+    auto pw = std::make_shared<PackedWeights>();
+    std::vector<size_t> off;
+    size_t total = 0;
+    for_each_matrix(m, [&](const Weight & w) {
+        off.push_back(total);
+        total += (K.packed_bytes(w.type, w.rows, w.cols) + 63) & ~(size_t)63;
+    });
+    const size_t huge = (size_t)2 << 20;
+    pw->bytes = std::max<size_t>((total + huge - 1) / huge * huge, huge);
+    void * mem = ::mmap(nullptr, pw->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) fail(MLXB_ERR_NOMEM, "cannot map " + std::to_string(pw->bytes >> 20) + " MiB for the repacked weights");
+    pw->mem = mem;
+#ifdef MADV_HUGEPAGE
+    ::madvise(mem, pw->bytes, MADV_HUGEPAGE);
+#endif
+    size_t i = 0;
+    for_each_matrix(m, [&](const Weight & w) {
+        void * dst = (uint8_t *)mem + off[i++];
+        pw->ptr.push_back(dst);
+        const int64_t panels = (w.rows + K.panel_rows - 1) / K.panel_rows;
+        pool.run([&](int ith, int nth) {
+            int64_t p0, p1;
+            ThreadPool::split(panels, ith, nth, 1, &p0, &p1);
+            if (p1 > p0) K.pack(w.type, w.data, w.rows, w.cols, p0, p1, dst);
+        });
+    });
+    // The mapped originals are not read again (the embedding lookup reads token_embd, which stays): let them go.
+    const bool tied = m.output.data == m.tok_embd.data;
+    for_each_matrix(m, [&](const Weight & w) {
+        if (!(tied && w.data == m.tok_embd.data)) m.file->release(w.data, (size_t)(w.rows * w.row_bytes));
+    });
+    return pw;
+}
+
 // An activation matrix (n_tok, cols) and, once a quantized weight needs it, its Q8 copy.
 struct Act {
     const float * f;
@@ -26,28 +82,40 @@ struct Act {
 };
 
 class CpuBackend final : public Backend {
+    struct LayerData { const void * wq, * wk, * wv, * wo, * gate, * up, * down; };
+
 public:
     CpuBackend(const Model & m, const BackendParams & p);
     void decode(const DecodeInput & in) override;
     void seq_copy(int32_t src, int32_t dst, int32_t n) override;
     void set_threads(int32_t n) override {
         pool_ = std::make_unique<ThreadPool>(n);
-        const size_t per = (size_t)n_ctx_ * (n_batch_ >= k_attn_block ? k_attn_block : 1);
+        const size_t per = attn_scratch_floats(n_ctx_, hp_.head_dim);
         scores_.assign((size_t)n * per, 0.0f);
         scores_per_thread_ = per;
     }
     int32_t n_threads() const override { return pool_->size(); }
 
 private:
-    // Cache rows of one (sequence, layer): (n_ctx, kv_dim).
-    float * kcache(int32_t seq, int32_t il) { return kc_.data() + ((size_t)seq * hp_.n_layer + il) * n_ctx_ * hp_.kv_dim(); }
+    // K of one (sequence, layer, kv head): n_ctx positions in tiles of k_kv_tile (kernels.h). V rows of one
+    // (sequence, layer): (n_ctx, kv_dim).
+    float * kcache(int32_t seq, int32_t il, int64_t kvh) {
+        return kc_.data() + (((size_t)seq * hp_.n_layer + il) * hp_.n_head_kv + kvh) * k_head_floats_;
+    }
     float * vcache(int32_t seq, int32_t il) { return vc_.data() + ((size_t)seq * hp_.n_layer + il) * n_ctx_ * hp_.kv_dim(); }
 
     void quantize(Act & a);
-    void gemm(const Weight & W, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok, int64_t r0, int64_t r1);
+    // y (n_tok, W.rows) rows [r0, r1) = x (n_tok, W.cols) . W^T
+    const void * packed(const Weight & W) const;  // W's data as the kernels read it (at construction only)
+    void gemm(const Weight & W, const void * data, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok,
+              int64_t r0, int64_t r1) {
+        K_.gemm(W.type, data, xf, xq, y, W.rows, W.cols, n_tok, r0, r1, W.rows);
+    }
+    // Row ranges of one thread: whole panels, so no output's arithmetic depends on the thread count.
+    int64_t row_align(int64_t n_tok) const { return K_.panel_rows > 1 ? K_.panel_rows : n_tok == 1 ? 4 : 6; }
     void rmsnorm(const float * x, const float * w, float * out, int64_t n_tok);
-    void attention_block(const Layer & L, int32_t il, const DecodeInput & in);
-    void ffn_block(const Layer & L);
+    void attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in);
+    void ffn_block(const Layer & L, const LayerData & D);
     void rope(float * v, int32_t n_heads, int32_t pos);
 
     const Model & m_;
@@ -57,6 +125,11 @@ private:
     std::unique_ptr<ThreadPool> pool_;
     int64_t n_;  // tokens in the current batch
 
+    std::shared_ptr<PackedWeights> packed_;  // null when the kernels use the weights as mapped
+    std::vector<const Weight *> matrices_;  // for_each_matrix order (packed_->ptr's)
+    std::vector<LayerData> layer_w_;         // what the kernels read, per layer
+    const void * output_w_ = nullptr;
+    size_t k_head_floats_ = 0;              // n_ctx rounded up to whole tiles, x head_dim
     std::vector<float> kc_, vc_;          // (n_seq, n_layer, n_ctx, kv_dim) each
     std::vector<float> rope_cos_, rope_sin_;  // (n_ctx, n_rot/2)
     // Scratch, (n_batch, width) each.
@@ -70,10 +143,10 @@ private:
 };
 
 CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
-    : m_(m), hp_(m.hp), K_(kernels_select()), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
-    const size_t kv = (size_t)n_seq_ * hp_.n_layer * n_ctx_ * hp_.kv_dim();
-    kc_.assign(kv, 0.0f);
-    vc_.assign(kv, 0.0f);
+    : m_(m), hp_(m.hp), K_(kernels_for_new_context()), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
+    k_head_floats_ = (size_t)(n_ctx_ + k_kv_tile - 1) / k_kv_tile * k_kv_tile * hp_.head_dim;
+    kc_.assign((size_t)n_seq_ * hp_.n_layer * hp_.n_head_kv * k_head_floats_, 0.0f);
+    vc_.assign((size_t)n_seq_ * hp_.n_layer * n_ctx_ * hp_.kv_dim(), 0.0f);
     const int half = hp_.n_rot / 2;
     rope_cos_.resize((size_t)n_ctx_ * half);
     rope_sin_.resize((size_t)n_ctx_ * half);
@@ -96,13 +169,30 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     xq_.resize(B * ((std::max({E, Q, F}) + QK - 1) / QK));
     blocks_.reserve(B);
     set_threads(p.n_threads);
+    if (K_.panel_rows > 1) {
+        packed_ = std::static_pointer_cast<PackedWeights>(m_.derived(std::string("packed:") + K_.name, [&] {
+            return std::static_pointer_cast<void>(pack_weights(m_, K_, *pool_));
+        }));
+        for_each_matrix(m_, [&](const Weight & w) { matrices_.push_back(&w); });
+    }
+    for (const Layer & L : m_.layers)
+        layer_w_.push_back({packed(L.wq), packed(L.wk), packed(L.wv), packed(L.wo), packed(L.w_gate), packed(L.w_up), packed(L.w_down)});
+    output_w_ = packed(m_.output);
+}
+
+const void * CpuBackend::packed(const Weight & W) const {
+    if (!packed_) return W.data;
+    for (size_t i = 0; i < matrices_.size(); i++)
+        if (matrices_[i] == &W) return packed_->ptr[i];
+    fail(MLXB_ERR_INTERNAL, "weight without a packed form");
 }
 
 void CpuBackend::seq_copy(int32_t src, int32_t dst, int32_t n) {
-    const size_t len = (size_t)n * hp_.kv_dim();
+    const size_t vlen = (size_t)n * hp_.kv_dim();
+    const size_t klen = (size_t)(n + k_kv_tile - 1) / k_kv_tile * k_kv_tile * hp_.head_dim;  // whole tiles
     for (int32_t il = 0; il < hp_.n_layer; il++) {
-        std::copy_n(kcache(src, il), len, kcache(dst, il));
-        std::copy_n(vcache(src, il), len, vcache(dst, il));
+        for (int32_t h = 0; h < hp_.n_head_kv; h++) std::copy_n(kcache(src, il, h), klen, kcache(dst, il, h));
+        std::copy_n(vcache(src, il), vlen, vcache(dst, il));
     }
 }
 
@@ -119,17 +209,6 @@ void CpuBackend::quantize(Act & a) {
         });
     }
     a.q_ready = true;
-}
-
-// y (n_tok, W.rows) rows [r0, r1) = x (n_tok, W.cols) . W^T
-void CpuBackend::gemm(const Weight & W, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok, int64_t r0, int64_t r1) {
-    switch (W.type) {
-    case TensorType::F32: K_.gemm_f32((const float *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
-    case TensorType::F16: K_.gemm_f16((const uint16_t *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
-    case TensorType::BF16: K_.gemm_bf16((const uint16_t *)W.data, xf, y, W.cols, n_tok, r0, r1, W.rows); break;
-    case TensorType::Q8_0: K_.gemm_q8_0((const BlockQ8_0 *)W.data, xq, y, W.cols, n_tok, r0, r1, W.rows); break;
-    case TensorType::Q4_0: K_.gemm_q4_0((const BlockQ4_0 *)W.data, xq, y, W.cols, n_tok, r0, r1, W.rows); break;
-    }
 }
 
 void CpuBackend::rmsnorm(const float * x, const float * w, float * out, int64_t n_tok) {
@@ -160,22 +239,22 @@ void CpuBackend::rope(float * v, int32_t n_heads, int32_t pos) {
 
 // norm, q/k/v projections (+bias), rotary positions, cache store, attention over the cache, output projection,
 // residual.
-void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput & in) {
+void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in) {
     const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), HD = hp_.head_dim, n = n_;
     rmsnorm(x_.data(), L.attn_norm, xb_.data(), n);
     Act a{xb_.data(), xq_.data(), n, E};
     if (is_quantized(L.wq.type) || is_quantized(L.wk.type) || is_quantized(L.wv.type)) quantize(a);
-    const int64_t align = n == 1 ? 4 : 6;
+    const int64_t align = row_align(n);
     pool_->run([&](int ith, int nth) {
-        const std::pair<const Weight *, std::pair<float *, const float *>> proj[3] = {
-            {&L.wq, {q_.data(), L.bq}}, {&L.wk, {k_.data(), L.bk}}, {&L.wv, {v_.data(), L.bv}}};
-        for (const auto & pr : proj) {
-            const Weight & W = *pr.first;
+        struct Proj { const Weight * w; const void * data; float * y; const float * bias; };
+        const Proj proj[3] = {{&L.wq, D.wq, q_.data(), L.bq}, {&L.wk, D.wk, k_.data(), L.bk}, {&L.wv, D.wv, v_.data(), L.bv}};
+        for (const Proj & pr : proj) {
+            const Weight & W = *pr.w;
             int64_t r0, r1;
             ThreadPool::split(W.rows, ith, nth, align, &r0, &r1);
-            float * y = pr.second.first;
-            gemm(W, a.q, a.f, y, n, r0, r1);
-            if (const float * b = pr.second.second)
+            float * y = pr.y;
+            gemm(W, pr.data, a.q, a.f, y, n, r0, r1);
+            if (const float * b = pr.bias)
                 for (int64_t t = 0; t < n; t++)
                     for (int64_t r = r0; r < r1; r++) y[t * W.rows + r] += b[r];
         }
@@ -185,7 +264,10 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
         for (int64_t t = t0; t < t1; t++) {
             rope(&q_[t * Q], hp_.n_head, in.pos[t]);
             rope(&k_[t * KV], hp_.n_head_kv, in.pos[t]);
-            std::copy_n(&k_[t * KV], KV, kcache(in.seq[t], il) + (size_t)in.pos[t] * KV);
+            for (int32_t h = 0; h < hp_.n_head_kv; h++) {
+                float * kc = kcache(in.seq[t], il, h);
+                for (int32_t d = 0; d < HD; d++) kc[k_tile_index(in.pos[t], d, (int32_t)HD)] = k_[t * KV + h * HD + d];
+            }
             std::copy_n(&v_[t * KV], KV, vcache(in.seq[t], il) + (size_t)in.pos[t] * KV);
         }
     };
@@ -202,7 +284,6 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
     for (int32_t t = 0; t < n;) {
         int32_t e = t + 1;
         while (e < n && e - t < k_attn_block && in.seq[e] == in.seq[t] && in.pos[e] == in.pos[e - 1] + 1) e++;
-        if (n_batch_ < k_attn_block) e = t + 1;
         blocks_.push_back({t, e - t});
         t = e;
     }
@@ -212,7 +293,7 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
         for (int64_t w = ith; w < n_items; w += nth) {
             const AttnBlock & b = blocks_[w / hp_.n_head];
             const int64_t h = w % hp_.n_head, kvh = h / group, t = b.t0;
-            const float * kc = kcache(in.seq[t], il) + kvh * HD;
+            const float * kc = kcache(in.seq[t], il, kvh);
             const float * vc = vcache(in.seq[t], il) + kvh * HD;
             if (b.nq == 1)
                 K_.attend(&q_[t * Q + h * HD], kc, vc, KV, in.pos[t] + 1, (int32_t)HD, scale, &att_[t * Q + h * HD], sc);
@@ -228,24 +309,24 @@ void CpuBackend::attention_block(const Layer & L, int32_t il, const DecodeInput 
     pool_->run([&](int ith, int nth) {
         int64_t r0, r1;
         ThreadPool::split(E, ith, nth, align, &r0, &r1);
-        gemm(L.wo, ao.q, ao.f, xb_.data(), n, r0, r1);
+        gemm(L.wo, D.wo, ao.q, ao.f, xb_.data(), n, r0, r1);
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = r0; r < r1; r++) x_[t * E + r] += xb_[t * E + r];
     });
 }
 
 // norm, gate and up projections, SwiGLU, down projection, residual.
-void CpuBackend::ffn_block(const Layer & L) {
+void CpuBackend::ffn_block(const Layer & L, const LayerData & D) {
     const int64_t E = hp_.n_embd, F = hp_.n_ff, n = n_;
-    const int64_t align = n == 1 ? 4 : 6;
+    const int64_t align = row_align(n);
     rmsnorm(x_.data(), L.ffn_norm, xb_.data(), n);
     Act a{xb_.data(), xq_.data(), n, E};
     if (is_quantized(L.w_gate.type) || is_quantized(L.w_up.type)) quantize(a);
     pool_->run([&](int ith, int nth) {
         int64_t r0, r1;
         ThreadPool::split(F, ith, nth, align, &r0, &r1);
-        gemm(L.w_gate, a.q, a.f, hg_.data(), n, r0, r1);
-        gemm(L.w_up, a.q, a.f, hu_.data(), n, r0, r1);
+        gemm(L.w_gate, D.gate, a.q, a.f, hg_.data(), n, r0, r1);
+        gemm(L.w_up, D.up, a.q, a.f, hu_.data(), n, r0, r1);
         for (int64_t t = 0; t < n; t++) K_.silu_mul(&hg_[t * F + r0], &hu_[t * F + r0], r1 - r0);  // silu(gate) * up
     });
     Act h{hg_.data(), xq_.data(), n, F};
@@ -253,7 +334,7 @@ void CpuBackend::ffn_block(const Layer & L) {
     pool_->run([&](int ith, int nth) {
         int64_t r0, r1;
         ThreadPool::split(E, ith, nth, align, &r0, &r1);
-        gemm(L.w_down, h.q, h.f, xb_.data(), n, r0, r1);
+        gemm(L.w_down, D.down, h.q, h.f, xb_.data(), n, r0, r1);
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = r0; r < r1; r++) x_[t * E + r] += xb_[t * E + r];
     });
@@ -268,8 +349,8 @@ void CpuBackend::decode(const DecodeInput & in) {
                        &x_[t * E], E);
     for (int32_t il = 0; il < hp_.n_layer; il++) {
         const Layer & L = m_.layers[il];
-        attention_block(L, il, in);
-        ffn_block(L);
+        attention_block(L, layer_w_[il], il, in);
+        ffn_block(L, layer_w_[il]);
     }
     if (in.n_out == 0) return;
     // Final norm and classifier, only for the rows that asked for logits (gathered so the GEMM sees them densely).
@@ -279,11 +360,11 @@ void CpuBackend::decode(const DecodeInput & in) {
     rmsnorm(xb_.data(), m_.out_norm, xb_.data(), j);  // in place
     Act a{xb_.data(), xq_.data(), j, E};
     if (is_quantized(m_.output.type)) quantize(a);
-    const int64_t align = j == 1 ? 4 : 6;
+    const int64_t align = row_align(j);
     pool_->run([&](int ith, int nth) {
         int64_t r0, r1;
         ThreadPool::split(hp_.n_vocab, ith, nth, align, &r0, &r1);
-        gemm(m_.output, a.q, a.f, in.logits, j, r0, r1);
+        gemm(m_.output, output_w_, a.q, a.f, in.logits, j, r0, r1);
     });
 }
 

@@ -1,4 +1,5 @@
 // Run-time choice of kernel table from CPUID, so one binary serves every x86-64 CPU (and builds elsewhere).
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -55,6 +56,23 @@ std::vector<const Kernels *> kernels_available() {
     if (cpu().avx2 && cpu().fma && cpu().f16c && kernels_avx2()) v.push_back(kernels_avx2());
     if (cpu().avx512 && kernels_avx512()) v.push_back(kernels_avx512());
     return v;
+}
+
+const Kernels * kernels_find(const char * name) {
+    for (const Kernels * k : kernels_available())
+        if (!std::strcmp(k->name, name)) return k;
+    return nullptr;
+}
+
+namespace {
+std::atomic<const Kernels *> g_override{nullptr};
+}
+
+void kernels_override(const Kernels * k) { g_override.store(k); }
+
+const Kernels & kernels_for_new_context() {
+    const Kernels * k = g_override.load();
+    return k ? *k : kernels_select();
 }
 
 const char * cpu_features_string() {

@@ -89,15 +89,6 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t cols, i
     }
 }
 
-void gemm_f32(const float * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
-    gemm_f<LoadF32>(W, X, Y, c, n, r0, r1, ldy);
-}
-void gemm_f16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
-    gemm_f<LoadF16>(W, X, Y, c, n, r0, r1, ldy);
-}
-void gemm_bf16(const uint16_t * W, const float * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
-    gemm_f<LoadBF16>(W, X, Y, c, n, r0, r1, ldy);
-}
 
 // ---- int8 dot products for Q8_0 / Q4_0 weights -------------------------------------------------------------------
 // 32 int8 x int8 products summed in 8 int32 lanes, as float. maddubs needs an unsigned operand: |w| and x*sign(w).
@@ -175,11 +166,17 @@ void gemm_q(const typename L::B * W, const BlockQ8x * X, float * Y, int64_t cols
     }
 }
 
-void gemm_q8_0(const BlockQ8_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
-    gemm_q<LoadQ8>(W, X, Y, c, n, r0, r1, ldy);
-}
-void gemm_q4_0(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t c, int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
-    gemm_q<LoadQ4>(W, X, Y, c, n, r0, r1, ldy);
+// Every path above (one token or a tile of several, any row range) reduces an output the same way: 8-lane partial
+// sums along k in order, then hsum (plus the same scalar tail), so results do not depend on the batch.
+void gemm(TensorType type, const void * W, const float * X, const BlockQ8x * XQ, float * Y, int64_t rows, int64_t cols,
+          int64_t n, int64_t r0, int64_t r1, int64_t ldy) {
+    switch (type) {
+    case TensorType::F32: gemm_f<LoadF32>((const float *)W, X, Y, cols, n, r0, r1, ldy); return;
+    case TensorType::F16: gemm_f<LoadF16>((const uint16_t *)W, X, Y, cols, n, r0, r1, ldy); return;
+    case TensorType::BF16: gemm_f<LoadBF16>((const uint16_t *)W, X, Y, cols, n, r0, r1, ldy); return;
+    case TensorType::Q8_0: gemm_q<LoadQ8>((const BlockQ8_0 *)W, XQ, Y, cols, n, r0, r1, ldy); return;
+    case TensorType::Q4_0: gemm_q<LoadQ4>((const BlockQ4_0 *)W, XQ, Y, cols, n, r0, r1, ldy); return;
+    }
 }
 
 // Same arithmetic as the generic version (amax/127, multiply by 1/d, round to nearest even), so results match bit
@@ -209,6 +206,13 @@ void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
         i0 = _mm256_packs_epi16(i0, i2);
         i0 = _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)y[b].qs, i0);
+        // sum of the 32 bytes: widen to 16 bits in pairs, then to 32 bits (exact).
+        const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), i0);  // unsigned 1 x signed q
+        __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+        y[b].sum = _mm_cvtsi128_si32(t);
     }
 }
 
@@ -251,24 +255,36 @@ inline __m256 exp256(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-void silu_mul(float * g, const float * u, int64_t n) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(g + i);
-        const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
-    }
-    for (; i < n; i++) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+inline __m256 silu_mul8(__m256 x, __m256 u) {
+    const __m256 s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    return _mm256_mul_ps(s, u);
 }
 
-void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
-            float * out, float * sc) {
-    float mx = -INFINITY;
-    for (int32_t p = 0; p < len; p++) {
-        sc[p] = dot_f32(q, k + p * stride, hd) * scale;
-        mx = std::max(mx, sc[p]);
+// The tail goes through the same vector formula (padded), so an element's value does not depend on where a thread's
+// row range happened to end.
+void silu_mul(float * g, const float * u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(g + i, silu_mul8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        alignas(32) float tg[8] = {}, tu[8] = {};
+        std::copy(g + i, g + n, tg);
+        std::copy(u + i, u + n, tu);
+        _mm256_store_ps(tg, silu_mul8(_mm256_load_ps(tg), _mm256_load_ps(tu)));
+        std::copy(tg, tg + (n - i), g + i);
     }
+}
+
+// Scores 8 keys per vector from the tiled K cache (the order along d is fixed); the block version is this per query.
+void attend(const float * q, const float * k, const float * v, int64_t vstride, int32_t len, int32_t hd, float scale,
+            float * out, float * sc) {
+    for (int32_t p0 = 0; p0 < len; p0 += 8) {
+        const float * kt = k + (size_t)(p0 / k_kv_tile) * hd * k_kv_tile + p0 % k_kv_tile;
+        __m256 acc = _mm256_setzero_ps();
+        for (int32_t d = 0; d < hd; d++) acc = _mm256_fmadd_ps(_mm256_loadu_ps(kt + d * k_kv_tile), _mm256_set1_ps(q[d]), acc);
+        _mm256_storeu_ps(sc + p0, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));  // scratch is padded to whole tiles
+    }
+    float mx = -INFINITY;
+    for (int32_t p = 0; p < len; p++) mx = std::max(mx, sc[p]);
     const __m256 vmx = _mm256_set1_ps(mx);
     __m256 vsum = _mm256_setzero_ps();
     int32_t p = 0;
@@ -280,21 +296,21 @@ void attend(const float * q, const float * k, const float * v, int64_t stride, i
     float sum = hsum(vsum);
     for (; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
     std::fill_n(out, hd, 0.0f);
-    for (p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+    for (p = 0; p < len; p++) axpy_f32(sc[p], v + p * vstride, out, hd);
     const float inv = 1.0f / sum;
     for (int32_t i = 0; i < hd; i++) out[i] *= inv;
 }
 
 void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
-                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
-    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
+                  int64_t vstride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
+    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, vstride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
 }
 
 }  // namespace
 
 const Kernels * kernels_avx2() {
-    static const Kernels k = {"avx2", gemm_f32, gemm_f16, gemm_bf16, gemm_q8_0, gemm_q4_0, quantize_q8x, dot_f32, axpy_f32,
-                              silu_mul, attend, attend_block};
+    static const Kernels k = {"avx2", 1, nullptr, nullptr, gemm, quantize_q8x, dot_f32, axpy_f32, silu_mul, attend,
+                              attend_block};
     return &k;
 }
 

@@ -75,13 +75,26 @@ void gemm_q4_0(const BlockQ4_0 * W, const BlockQ8x * X, float * Y, int64_t cols,
         }
 }
 
+void gemm(TensorType type, const void * W, const float * X, const BlockQ8x * XQ, float * Y, int64_t rows, int64_t cols,
+          int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    switch (type) {
+    case TensorType::F32: gemm_f32((const float *)W, X, Y, cols, n_tok, r0, r1, ldy); return;
+    case TensorType::F16: gemm_half<fp16_to_fp32>((const uint16_t *)W, X, Y, cols, n_tok, r0, r1, ldy); return;
+    case TensorType::BF16: gemm_half<bf16_to_fp32>((const uint16_t *)W, X, Y, cols, n_tok, r0, r1, ldy); return;
+    case TensorType::Q8_0: gemm_q8_0((const BlockQ8_0 *)W, XQ, Y, cols, n_tok, r0, r1, ldy); return;
+    case TensorType::Q4_0: gemm_q4_0((const BlockQ4_0 *)W, XQ, Y, cols, n_tok, r0, r1, ldy); return;
+    }
+}
+
 void quantize_q8x(const float * x, BlockQ8x * y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++) {
         float amax = 0;
         for (int k = 0; k < QK; k++) amax = std::fmax(amax, std::fabs(x[b * QK + k]));
         float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
         y[b].d = d;
-        for (int k = 0; k < QK; k++) y[b].qs[k] = (int8_t)std::nearbyint(x[b * QK + k] * id);
+        int32_t sum = 0;
+        for (int k = 0; k < QK; k++) sum += y[b].qs[k] = (int8_t)std::nearbyint(x[b * QK + k] * id);
+        y[b].sum = sum;
     }
 }
 
@@ -93,31 +106,34 @@ void silu_mul(float * g, const float * u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-void attend(const float * q, const float * k, const float * v, int64_t stride, int32_t len, int32_t hd, float scale,
+// Scores one key at a time from the tiled K cache; the block version is this per query, so both agree exactly.
+void attend(const float * q, const float * k, const float * v, int64_t vstride, int32_t len, int32_t hd, float scale,
             float * out, float * sc) {
     float mx = -INFINITY;
     for (int32_t p = 0; p < len; p++) {
-        sc[p] = dot_f32(q, k + p * stride, hd) * scale;
+        float s = 0;
+        for (int32_t d = 0; d < hd; d++) s += q[d] * k[k_tile_index(p, d, hd)];
+        sc[p] = s * scale;
         mx = std::max(mx, sc[p]);
     }
     float sum = 0;
     for (int32_t p = 0; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
     std::fill_n(out, hd, 0.0f);
-    for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * stride, out, hd);
+    for (int32_t p = 0; p < len; p++) axpy_f32(sc[p], v + p * vstride, out, hd);
     const float inv = 1.0f / sum;
     for (int32_t i = 0; i < hd; i++) out[i] *= inv;
 }
 
 void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
-                  int64_t stride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
-    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, stride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
+                  int64_t vstride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
+    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, vstride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
 }
 
 }  // namespace
 
 const Kernels & kernels_generic() {
-    static const Kernels k = {"generic", gemm_f32, gemm_half<fp16_to_fp32>, gemm_half<bf16_to_fp32>, gemm_q8_0,
-                              gemm_q4_0, quantize_q8x, dot_f32, axpy_f32, silu_mul, attend, attend_block};
+    static const Kernels k = {"generic", 1, nullptr, nullptr, gemm, quantize_q8x, dot_f32, axpy_f32, silu_mul, attend,
+                              attend_block};
     return k;
 }
 

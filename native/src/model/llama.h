@@ -3,7 +3,10 @@
 // NeoX rotary layout). Backend-independent: a backend only reads these views.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -56,9 +59,22 @@ struct Model {
     std::vector<Layer> layers;
     int64_t n_params = 0, n_bytes = 0;
 
+    // Data a backend derives from the weights once and every context of this model shares (the weights repacked
+    // for one kernel table), by key; make() runs once per key, under a lock.
+    std::shared_ptr<void> derived(const std::string & key, const std::function<std::shared_ptr<void>()> & make) const {
+        std::lock_guard<std::mutex> lk(derived_mu_);
+        std::shared_ptr<void> & slot = derived_[key];
+        if (!slot) slot = make();
+        return slot;
+    }
+
     // vocab_only: tokenizer and metadata, no tensors needed.
     static std::unique_ptr<Model> load(const std::string & path, bool vocab_only);  // throws Error
     static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> f, bool vocab_only);
+
+private:
+    mutable std::mutex derived_mu_;
+    mutable std::map<std::string, std::shared_ptr<void>> derived_;
 };
 
 }  // namespace mlxb
