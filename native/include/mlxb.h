@@ -6,8 +6,12 @@
  *   - parameter structs are plain POD, passed by pointer, filled by a *_default_params() function first;
  *   - every fallible call returns an mlxb_status; the message for the last failure on the calling thread
  *     is available from mlxb_last_error(). Nothing in the library calls exit() or abort() on bad input;
- *   - buffer-filling calls use a two-call protocol: they return the count written, or -(needed) when `cap` is too
- *     small (nothing is written past cap). String getters follow snprintf instead (see mlxb_model_meta_str).
+ *   - buffer-filling calls (mlxb_tokenize, mlxb_token_to_piece, mlxb_detokenize) use a two-call protocol: they
+ *     return the count written (>= 0); or -(needed) when the buffer is NULL or `cap` < needed (nothing is
+ *     written); or a negative mlxb_status on error. The last two overlap: a result in -6..-1 can be
+ *     either (-1 is both MLXB_ERR_ARG and "1 needed"). Callers that cannot rule errors out (valid handles and
+ *     arguments leave only MLXB_ERR_NOMEM and MLXB_ERR_INTERNAL) should use the *_ex forms, which return only a
+ *     status and put the count in *n_needed. String getters follow snprintf instead (see mlxb_model_meta_str).
  *
  * Threading: a model may be shared by several contexts on several threads. A context (and the sampler used with it)
  * must be used by one thread at a time.
@@ -114,6 +118,17 @@ MLXB_API int32_t mlxb_token_to_piece(const mlxb_model * model, mlxb_token token,
 MLXB_API int32_t mlxb_detokenize(const mlxb_model * model, const mlxb_token * tokens, int32_t n,
                                  char * buf, int32_t cap, int32_t flags);
 
+/* Unambiguous forms of the three calls above (API version 1 additions): the return value is only a status
+ * (MLXB_OK or a negative mlxb_status). On MLXB_OK, *n_needed is the full count (tokens or bytes); the output was
+ * written iff *n_needed <= cap. On error *n_needed is 0 and nothing was written. n_needed must not be NULL; buf/out
+ * may be NULL only when cap is 0. */
+MLXB_API int32_t mlxb_tokenize_ex(const mlxb_model * model, const char * text, int32_t len, mlxb_token * out, int32_t cap,
+                                  int32_t flags, int32_t * n_needed);
+MLXB_API int32_t mlxb_token_to_piece_ex(const mlxb_model * model, mlxb_token token, char * buf, int32_t cap, int32_t flags,
+                                        int32_t * n_needed);
+MLXB_API int32_t mlxb_detokenize_ex(const mlxb_model * model, const mlxb_token * tokens, int32_t n, char * buf, int32_t cap,
+                                    int32_t flags, int32_t * n_needed);
+
 /* ---- context, sequences and their KV cache -------------------------------------------------------------------- */
 
 typedef struct mlxb_context_params {
@@ -164,7 +179,8 @@ MLXB_API int32_t mlxb_get_logprobs(mlxb_context * ctx, int32_t i, float * out, i
 /* Log-probability of one token at row i. The value is bit-identical to the same token's entry from
  * mlxb_get_logprobs and mlxb_get_top_logprobs (lm-eval compares them with ==). */
 MLXB_API int32_t mlxb_get_token_logprob(mlxb_context * ctx, int32_t i, mlxb_token token, float * out_logprob);
-/* The n most likely tokens at row i, best first (ties: lower id first). Returns the count written (<= n), or < 0. */
+/* The n most likely tokens at row i, best first (ties: lower id first). Returns the count written (min(n, n_vocab);
+ * 0 for n = 0, when out_tokens/out_logprobs may be NULL), or a negative mlxb_status. */
 MLXB_API int32_t mlxb_get_top_logprobs(mlxb_context * ctx, int32_t i, int32_t n, mlxb_token * out_tokens,
                                        float * out_logprobs);
 

@@ -188,6 +188,63 @@ int32_t mlxb_detokenize(const mlxb_model * m, const mlxb_token * toks, int32_t n
     });
 }
 
+// The unambiguous forms: status only in the return value, the full count in *n_needed.
+static int32_t ex_result(int32_t r, int32_t * n_needed) {
+    *n_needed = r < 0 ? -r : r;
+    return MLXB_OK;
+}
+
+int32_t mlxb_tokenize_ex(const mlxb_model * m, const char * text, int32_t len, mlxb_token * out, int32_t cap, int32_t flags,
+                         int32_t * n_needed) {
+    if (!n_needed) return set_error(MLXB_ERR_ARG, "mlxb_tokenize_ex: n_needed must not be NULL");
+    *n_needed = 0;
+    if (!m || (!text && len != 0) || cap < 0 || (cap > 0 && !out)) return set_error(MLXB_ERR_ARG, "mlxb_tokenize_ex: bad arguments");
+    std::vector<int32_t> ids;
+    const int32_t rc = guarded([&] {
+        std::string_view sv = !text ? std::string_view() : len < 0 ? std::string_view(text) : std::string_view(text, (size_t)len);
+        ids = m->m->tok->encode(sv, flags & MLXB_TOKENIZE_ADD_BOS, flags & MLXB_TOKENIZE_PARSE_SPECIAL);
+        if (ids.size() > (size_t)INT32_MAX) return set_error(MLXB_ERR_ARG, "text too long");
+        return (int32_t)MLXB_OK;
+    });
+    if (rc != MLXB_OK) return rc;
+    if ((int32_t)ids.size() <= cap) std::copy(ids.begin(), ids.end(), out);
+    return ex_result((int32_t)ids.size(), n_needed);
+}
+
+int32_t mlxb_token_to_piece_ex(const mlxb_model * m, mlxb_token t, char * buf, int32_t cap, int32_t flags, int32_t * n_needed) {
+    if (!n_needed) return set_error(MLXB_ERR_ARG, "mlxb_token_to_piece_ex: n_needed must not be NULL");
+    *n_needed = 0;
+    if (!m || cap < 0 || (cap > 0 && !buf)) return set_error(MLXB_ERR_ARG, "mlxb_token_to_piece_ex: bad arguments");
+    if (t < 0 || t >= m->m->hp.n_vocab) return set_error(MLXB_ERR_ARG, "mlxb_token_to_piece_ex: token out of range");
+    std::string s;
+    const int32_t rc = guarded([&] {
+        s = m->m->tok->piece(t, flags & MLXB_DETOK_RENDER_SPECIAL);
+        return (int32_t)MLXB_OK;
+    });
+    if (rc != MLXB_OK) return rc;
+    if ((int32_t)s.size() <= cap) std::copy(s.begin(), s.end(), buf);
+    return ex_result((int32_t)s.size(), n_needed);
+}
+
+int32_t mlxb_detokenize_ex(const mlxb_model * m, const mlxb_token * toks, int32_t n, char * buf, int32_t cap, int32_t flags,
+                           int32_t * n_needed) {
+    if (!n_needed) return set_error(MLXB_ERR_ARG, "mlxb_detokenize_ex: n_needed must not be NULL");
+    *n_needed = 0;
+    if (!m || n < 0 || (n > 0 && !toks) || cap < 0 || (cap > 0 && !buf))
+        return set_error(MLXB_ERR_ARG, "mlxb_detokenize_ex: bad arguments");
+    for (int32_t i = 0; i < n; i++)
+        if (toks[i] < 0 || toks[i] >= m->m->hp.n_vocab) return set_error(MLXB_ERR_ARG, "mlxb_detokenize_ex: token out of range");
+    std::string s;
+    const int32_t rc = guarded([&] {
+        s = m->m->tok->decode(toks, (size_t)n, flags & MLXB_DETOK_RENDER_SPECIAL, flags & MLXB_DETOK_STRIP_LEADING);
+        if (s.size() > (size_t)INT32_MAX) return set_error(MLXB_ERR_ARG, "result too large");
+        return (int32_t)MLXB_OK;
+    });
+    if (rc != MLXB_OK) return rc;
+    if ((int32_t)s.size() <= cap) std::copy(s.begin(), s.end(), buf);
+    return ex_result((int32_t)s.size(), n_needed);
+}
+
 /* ---- context ---- */
 
 mlxb_context_params mlxb_context_default_params(void) { return mlxb_context_params{0, 1, 512, 0}; }
@@ -341,6 +398,7 @@ int32_t mlxb_get_top_logprobs(mlxb_context * c, int32_t i, int32_t k, mlxb_token
     if (!l || k < 0 || (k > 0 && (!toks || !lps))) return set_error(MLXB_ERR_ARG, "mlxb_get_top_logprobs: bad arguments");
     const int32_t n = c->model->m->hp.n_vocab;
     k = std::min(k, n);
+    if (k == 0) return 0;  // nothing asked for (and toks[-1] must not be read below)
     // Insertion into a k-long sorted list: k is small (lm-eval asks for <= 20), no allocation needed.
     int32_t m = 0;
     for (int32_t t = 0; t < n; t++) {

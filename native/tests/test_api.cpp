@@ -261,3 +261,59 @@ TEST_F(Api, ModelAccessorsDescribeTheFile) {
     EXPECT_EQ(mlxb_model_meta_str(model_.get(), "no.such.key", buf, sizeof buf), -1);
     EXPECT_NE(std::string(mlxb_system_info()).find("kernels="), std::string::npos);
 }
+
+TEST_F(Api, TopLogprobsOfZeroTokensWritesNothing) {
+    Context c = new_context(model_.get(), 64);
+    ASSERT_EQ(decode_seq(c.get(), {1, 2, 3}, 0, false), MLXB_OK);
+    // n = 0 must not look at the (possibly absent) output arrays at all.
+    EXPECT_EQ(mlxb_get_top_logprobs(c.get(), 2, 0, nullptr, nullptr), 0);
+    mlxb_token t[2] = {-7, -7};
+    float lp[2] = {5.0f, 5.0f};
+    EXPECT_EQ(mlxb_get_top_logprobs(c.get(), 2, 0, t, lp), 0);
+    EXPECT_EQ(t[0], -7);
+    EXPECT_EQ(lp[0], 5.0f);
+    EXPECT_EQ(mlxb_get_top_logprobs(c.get(), 2, 1, t, lp), 1);
+    EXPECT_EQ(t[1], -7);
+    EXPECT_EQ(mlxb_get_top_logprobs(c.get(), 0, 0, t, lp), MLXB_ERR_ARG) << "row 0 has no logits";
+    EXPECT_EQ(mlxb_get_top_logprobs(c.get(), 2, -1, t, lp), MLXB_ERR_ARG);
+}
+
+// The two-call protocol's -(needed) overlaps the status codes for small needs; the _ex forms do not.
+TEST_F(Api, ExFormsSeparateCountsFromStatuses) {
+    mlxb_model * m = model_.get();
+    const std::string one_token = "a";  // the dummy prefix makes it "▁a": one token of the synthetic vocabulary
+    int32_t needed = -1;
+    ASSERT_EQ(mlxb_tokenize_ex(m, one_token.data(), (int32_t)one_token.size(), nullptr, 0, 0, &needed), MLXB_OK);
+    EXPECT_EQ(needed, 1);
+    EXPECT_EQ(mlxb_tokenize(m, one_token.data(), (int32_t)one_token.size(), nullptr, 0, 0), -1) << "the ambiguous form";
+    mlxb_token toks[4] = {0, 0, 0, 0};
+    ASSERT_EQ(mlxb_tokenize_ex(m, "ab ab", -1, toks, 4, MLXB_TOKENIZE_ADD_BOS, &needed), MLXB_OK);
+    EXPECT_EQ(toks[0], 1);
+    const std::vector<mlxb_token> want = tokenize(m, "ab ab", MLXB_TOKENIZE_ADD_BOS);
+    ASSERT_EQ((size_t)needed, want.size());
+    for (int32_t i = 0; i < needed; i++) EXPECT_EQ(toks[i], want[i]);
+    toks[0] = 99;
+    ASSERT_EQ(mlxb_tokenize_ex(m, "ab ab", -1, toks, needed - 1, MLXB_TOKENIZE_ADD_BOS, &needed), MLXB_OK);
+    EXPECT_EQ(toks[0], 99) << "too small: nothing written";
+    EXPECT_EQ(mlxb_tokenize_ex(nullptr, "a", -1, toks, 4, 0, &needed), MLXB_ERR_ARG);
+    EXPECT_EQ(needed, 0);
+    EXPECT_EQ(mlxb_tokenize_ex(m, "a", -1, nullptr, 4, 0, &needed), MLXB_ERR_ARG) << "cap > 0 needs a buffer";
+    EXPECT_EQ(mlxb_tokenize_ex(m, "a", -1, toks, 4, 0, nullptr), MLXB_ERR_ARG);
+
+    char buf[32];
+    ASSERT_EQ(mlxb_token_to_piece_ex(m, 3 + 'A', nullptr, 0, 0, &needed), MLXB_OK);  // byte token <0x41>: 1 byte
+    EXPECT_EQ(needed, 1);
+    ASSERT_EQ(mlxb_token_to_piece_ex(m, 3 + 'A', buf, 1, 0, &needed), MLXB_OK);
+    EXPECT_EQ(buf[0], 'A');
+    EXPECT_EQ(mlxb_token_to_piece_ex(m, 100000, buf, 1, 0, &needed), MLXB_ERR_ARG);
+    EXPECT_EQ(needed, 0);
+
+    const std::string text = detokenize(m, want, 0);
+    ASSERT_EQ(mlxb_detokenize_ex(m, want.data(), (int32_t)want.size(), nullptr, 0, 0, &needed), MLXB_OK);
+    EXPECT_EQ((size_t)needed, text.size());
+    ASSERT_EQ(mlxb_detokenize_ex(m, want.data(), (int32_t)want.size(), buf, sizeof buf, 0, &needed), MLXB_OK);
+    EXPECT_EQ(std::string(buf, (size_t)needed), text);
+    const mlxb_token bad = -3;
+    EXPECT_EQ(mlxb_detokenize_ex(m, &bad, 1, buf, sizeof buf, 0, &needed), MLXB_ERR_ARG);
+    EXPECT_EQ(needed, 0);
+}

@@ -99,9 +99,10 @@ ModelPtr load(const std::string & path) {
     return ModelPtr(m);
 }
 
-CtxPtr context(mlxb_model * m, int32_t n_ctx, int32_t n_batch, int32_t threads) {
+CtxPtr context(mlxb_model * m, int32_t n_ctx, int32_t n_batch, int32_t threads, int32_t n_seq = 1) {
     mlxb_context_params p = mlxb_context_default_params();
     p.n_ctx = n_ctx;
+    p.n_seq_max = n_seq;
     p.n_batch = n_batch;
     p.n_threads = threads;
     mlxb_context * c = nullptr;
@@ -198,28 +199,34 @@ struct BenchResult {
     std::string model_path, model_name, model_type;
     int64_t size_bytes, n_params;
     int32_t threads, n_prompt, n_gen;
+    int32_t n_parallel = 1;  // tg: sequences decoded side by side, one token each per decode call
     std::vector<double> samples_ns;
     std::vector<double> samples_cpu_ns;  // process CPU time (all threads) of each sample
     // Tokens per CPU-second: on a machine shared with other work, wall-clock rates say more about the neighbours;
     // this says what the engine's own work costs (n_threads x this bounds the rate an idle machine would give).
+    double tokens() const { return n_prompt + (double)n_gen * n_parallel; }  // per sample, all sequences
     double cpu_ts() const {
         double s = 0;
         for (double ns : samples_cpu_ns) s += ns;
-        return s > 0 ? (n_prompt + n_gen) * samples_cpu_ns.size() / (s * 1e-9) : 0;
+        return s > 0 ? tokens() * samples_cpu_ns.size() / (s * 1e-9) : 0;
     }
     double mean_ts() const {
         double s = 0;
-        for (double ns : samples_ns) s += (n_prompt + n_gen) / (ns * 1e-9);
+        for (double ns : samples_ns) s += tokens() / (ns * 1e-9);
         return s / samples_ns.size();
     }
     double stddev_ts() const {
         if (samples_ns.size() < 2) return 0;
         const double m = mean_ts();
         double s = 0;
-        for (double ns : samples_ns) s += std::pow((n_prompt + n_gen) / (ns * 1e-9) - m, 2);
+        for (double ns : samples_ns) s += std::pow(tokens() / (ns * 1e-9) - m, 2);
         return std::sqrt(s / (samples_ns.size() - 1));
     }
-    std::string test() const { return n_prompt ? "pp" + std::to_string(n_prompt) : "tg" + std::to_string(n_gen); }
+    // tgNxP: P sequences generating N tokens each (llama-batched-bench's -npl), aggregate t/s.
+    std::string test() const {
+        if (n_prompt) return "pp" + std::to_string(n_prompt);
+        return "tg" + std::to_string(n_gen) + (n_parallel > 1 ? "x" + std::to_string(n_parallel) : "");
+    }
 };
 
 // Random token ids (not BOS/EOS), as llama-bench uses: speed does not depend on which tokens.
@@ -240,9 +247,14 @@ double process_cpu_ns() {
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+// With n_par > 1, tg decodes n_par sequences at once: each call carries one token of every sequence (continuous
+// batching of n_par generations), all from empty caches.
 double bench_once(mlxb_context * c, const std::vector<mlxb_token> & toks, int32_t n_prompt, int32_t n_gen, int32_t n_batch,
-                  double * cpu_ns = nullptr) {
-    check(mlxb_seq_truncate(c, 0, 0), "clearing the cache");
+                  double * cpu_ns = nullptr, int32_t n_par = 1) {
+    for (int32_t s = 0; s < n_par; s++) check(mlxb_seq_truncate(c, s, 0), "clearing the cache");
+    std::vector<mlxb_token> step((size_t)n_par);
+    std::vector<mlxb_seq_id> ids((size_t)n_par);
+    for (int32_t s = 0; s < n_par; s++) ids[s] = s;
     const double c0 = process_cpu_ns();
     auto t0 = Clock::now();
     for (int32_t i = 0; i < n_prompt; i += n_batch) {
@@ -250,7 +262,8 @@ double bench_once(mlxb_context * c, const std::vector<mlxb_token> & toks, int32_
         check(mlxb_decode(c, &b), "decoding");
     }
     for (int32_t i = 0; i < n_gen; i++) {
-        mlxb_batch b{1, toks.data() + i, nullptr, nullptr, nullptr};
+        for (int32_t s = 0; s < n_par; s++) step[s] = toks[((size_t)i * 7 + s) % toks.size()];
+        mlxb_batch b{n_par, step.data(), ids.data(), nullptr, nullptr};
         check(mlxb_decode(c, &b), "decoding");
     }
     const double wall = seconds_since(t0) * 1e9;
@@ -306,11 +319,11 @@ void print_json(std::FILE * f, const std::vector<BenchResult> & rs) {
         for (size_t k = 0; k < r.samples_ns.size(); k++) std::fprintf(f, "%s%.0f", k ? ", " : "", r.samples_ns[k]);
         std::fprintf(f, "], \"samples_ts\": [");
         for (size_t k = 0; k < r.samples_ns.size(); k++)
-            std::fprintf(f, "%s%.4f", k ? ", " : "", (r.n_prompt + r.n_gen) / (r.samples_ns[k] * 1e-9));
+            std::fprintf(f, "%s%.4f", k ? ", " : "", r.tokens() / (r.samples_ns[k] * 1e-9));
         std::fprintf(f, "], \"samples_cpu_ns\": [");
         for (size_t k = 0; k < r.samples_cpu_ns.size(); k++) std::fprintf(f, "%s%.0f", k ? ", " : "", r.samples_cpu_ns[k]);
-        std::fprintf(f, "], \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"cpu_ts\": %.4f}%s\n", r.mean_ts(), r.stddev_ts(),
-                     r.cpu_ts(), i + 1 < rs.size() ? "," : "");
+        std::fprintf(f, "], \"n_parallel\": %d, \"avg_ts\": %.4f, \"stddev_ts\": %.4f, \"cpu_ts\": %.4f}%s\n", r.n_parallel,
+                     r.mean_ts(), r.stddev_ts(), r.cpu_ts(), i + 1 < rs.size() ? "," : "");
     }
     std::fprintf(f, "]\n");
 }
@@ -344,6 +357,10 @@ int cmd_bench(const Args & a) {
     const std::vector<int32_t> pps = int_list(a.get("-p", "--n-prompt", "512"), "-p");
     const std::vector<int32_t> tgs = int_list(a.get("-n", "--n-gen", "128"), "-n");
     const std::vector<int32_t> threads = int_list(a.get("-t", "--threads", "2"), "-t");
+    const std::vector<int32_t> pars = int_list(a.get("-np", "--n-parallel", "1"), "-np");
+    for (int32_t np : pars)
+        if (np < 1 || np > 256) throw UsageError{"-np: parallel sequences must be in [1, 256]"};
+    const int32_t max_par = *std::max_element(pars.begin(), pars.end());
     const int32_t reps = (int32_t)a.num("-r", "--repetitions", 5, 1, 1000);
     const int32_t n_batch = (int32_t)a.num("-b", "--batch-size", 512, 1, 1 << 16);
     const std::string format = a.get("-o", "--output", "md");
@@ -359,20 +376,23 @@ int cmd_bench(const Args & a) {
         const int32_t max_tokens = std::max(*std::max_element(pps.begin(), pps.end()), *std::max_element(tgs.begin(), tgs.end()));
         const std::vector<mlxb_token> toks = bench_tokens(max_tokens, V, 1234);
         for (int32_t th : threads) {
-            CtxPtr c = context(m.get(), std::max(max_tokens, 16), n_batch, th == 0 ? 0 : th);
-            std::vector<std::pair<int32_t, int32_t>> tests;
-            for (int32_t p : pps) if (p > 0) tests.push_back({p, 0});
-            for (int32_t g : tgs) if (g > 0) tests.push_back({0, g});
-            for (auto [np, ng] : tests) {
+            CtxPtr c = context(m.get(), std::max(max_tokens, 16), std::max(n_batch, max_par), th == 0 ? 0 : th, max_par);
+            struct Test { int32_t pp, tg, par; };
+            std::vector<Test> tests;
+            for (int32_t p : pps) if (p > 0) tests.push_back({p, 0, 1});
+            for (int32_t par : pars)
+                for (int32_t g : tgs) if (g > 0) tests.push_back({0, g, par});
+            for (auto [np, ng, par] : tests) {
                 BenchResult r{path, name, "", mlxb_model_size_bytes(m.get()), mlxb_model_n_params(m.get()),
-                              mlxb_context_n_threads(c.get()), np, ng, {}};
+                              mlxb_context_n_threads(c.get()), np, ng};
+                r.n_parallel = par;
                 std::string arch = meta(m.get(), "general.architecture");
                 r.model_type = (name.empty() ? arch : name) + " " + meta(m.get(), "general.file_type_name");
                 if (r.model_type.back() == ' ') r.model_type.pop_back();
-                bench_once(c.get(), toks, np, ng, n_batch);  // warm-up: page in the weights, spin up the threads
+                bench_once(c.get(), toks, np, ng, n_batch, nullptr, par);  // warm-up: page in the weights, spin up the threads
                 for (int32_t k = 0; k < reps; k++) {
                     double cpu = 0;
-                    r.samples_ns.push_back(bench_once(c.get(), toks, np, ng, n_batch, &cpu));
+                    r.samples_ns.push_back(bench_once(c.get(), toks, np, ng, n_batch, &cpu, par));
                     r.samples_cpu_ns.push_back(cpu);
                 }
                 if (progress)
@@ -449,10 +469,11 @@ const char * k_usage =
     "\n"
     "  generate  -m MODEL [-p PROMPT] [-n 128] [-t THREADS] [-c CTX] [--temp 0] [--top-k 0] [--top-p 1] [--min-p 0] [-s SEED]\n"
     "            greedy unless --temp > 0; the text goes to stdout, timings to stderr\n"
-    "  bench     -m MODEL[,MODEL...] [-p 512[,N...]] [-n 128[,N...]] [-t 2[,N...]] [-r 5] [-b 512] [-o md|json|both]\n"
-    "            [--json-out FILE] [--quiet]\n"
+    "  bench     -m MODEL[,MODEL...] [-p 512[,N...]] [-n 128[,N...]] [-t 2[,N...]] [-np 1[,N...]] [-r 5] [-b 512]\n"
+    "            [-o md|json|both] [--json-out FILE] [--quiet]\n"
     "            llama-bench-style: ppN = N prompt tokens in one batch, tgN = N tokens one at a time, both from an empty\n"
-    "            cache; one warm-up run, then -r repetitions; t/s as mean ± sample stddev\n"
+    "            cache; one warm-up run, then -r repetitions; t/s as mean ± sample stddev. -np P: tgNxP runs P\n"
+    "            sequences side by side (each decode carries one token of each), t/s summed over all of them\n"
     "  gen-model --shape stories15M|stories110M|tinyllama-1.1B [--type F32|F16|BF16|Q8_0|Q4_0] -o FILE [-s SEED]\n"
     "            random weights of that shape (32000-token synthetic vocabulary)\n"
     "  info      [-m MODEL]   the model's metadata; always the CPU features and kernels chosen\n";
@@ -471,7 +492,7 @@ int main(int argc, char ** argv) {
                                                      "-c", "--ctx-size", "--temp", "--top-k", "--top-p", "--min-p", "-s", "--seed"}, {}));
         if (cmd == "bench")
             return cmd_bench(Args(argc, argv, 2, {"-m", "--model", "-p", "--n-prompt", "-n", "--n-gen", "-t", "--threads", "-r",
-                                                  "--repetitions", "-b", "--batch-size", "-o", "--output", "--json-out", "--quiet"},
+                                                  "--repetitions", "-np", "--n-parallel", "-b", "--batch-size", "-o", "--output", "--json-out", "--quiet"},
                                   {"--quiet"}));
         if (cmd == "gen-model")
             return cmd_gen_model(Args(argc, argv, 2, {"--shape", "--type", "-o", "--output", "-s", "--seed"}, {}));
