@@ -215,9 +215,9 @@ internal static class ChatCompletionsEndpoint
                 case TokenGenerated t:
                     yield return Chunk(choice, null, delta, t, null);
                     break;
-                case SequenceFinished:
-                    if (delta.Length > 0) yield return Chunk(choice, null, delta, null, null);
-                    yield return Chunk(choice, null, null, null, choices[choice].Finish == FinishReason.Stop ? "stop" : "length");
+                case SequenceFinished f:
+                    // The last token and the finish reason in one chunk (as vLLM sends them): one chunk per token.
+                    yield return Chunk(choice, null, f.Last is not null || delta.Length > 0 ? delta : null, f.Last, choices[choice].Finish == FinishReason.Stop ? "stop" : "length");
                     break;
             }
         }

@@ -34,6 +34,7 @@ internal sealed class ChoiceResult(int index, int promptIndex)
                 Text.Append(t.Text);
                 return t.Text;
             case SequenceFinished f:
+                if (f.Last is { } last) Tokens.Add(last);
                 Text.Append(f.Text);
                 Finish = f.Reason;
                 PromptTokens = f.PromptTokens;

@@ -243,11 +243,10 @@ internal static class CompletionsEndpoint
                 string echo = info.Echo && !sentEcho[choice] ? EchoText(prompt, model) : "";
                 w.WriteString("text", echo + delta);
                 w.WritePropertyName("logprobs");
-                if (info.Logprobs && (e is TokenGenerated || echo.Length > 0 || (info.Echo && !sentEcho[choice])))
-                {
-                    IReadOnlyList<TokenGenerated> tokens = e is TokenGenerated t ? [t] : [];
-                    WriteLogprobs(w, c, info.Echo && !sentEcho[choice] ? prompt : null, model, tokens, offsets[choice]);
-                }
+                // One event per generated token: a TokenGenerated, or the SequenceFinished that carries the last one.
+                TokenGenerated? token = e switch { TokenGenerated t => t, SequenceFinished f => f.Last, _ => null };
+                if (info.Logprobs && (token is not null || (info.Echo && !sentEcho[choice])))
+                    WriteLogprobs(w, c, info.Echo && !sentEcho[choice] ? prompt : null, model, token is null ? [] : [token], offsets[choice]);
                 else w.WriteNullValue();
                 sentEcho[choice] = true;
                 if (e is SequenceFinished) w.WriteString("finish_reason", Reason(c.Finish));

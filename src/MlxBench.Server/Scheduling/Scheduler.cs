@@ -372,16 +372,26 @@ internal sealed unsafe class Scheduler : IDisposable
         TokenLogprob? logprob = a.Job.Logprobs >= 0 ? LogprobOf(row, token, a.Job.Logprobs) : null;
         a.Generated++;
         Counters.GeneratedTokens++;
+        // Every generated token is one event and one unit of usage, end-of-generation tokens included (as vLLM
+        // counts them): the token that ends the sequence travels in its SequenceFinished, not in an event of its own.
         if (!a.Job.IgnoreEos && _model.IsEndOfGeneration(token))
         {
+            a.FinalToken = new TokenGenerated(token, "", logprob);
             a.PendingFinish = FinishReason.Stop;
             return;
         }
         string text = a.Text.Add(_model.Piece(token));
-        a.Job.Channel.Writer.TryWrite(new TokenGenerated(token, text, logprob));
-        if (a.Text.Stopped) a.PendingFinish = FinishReason.Stop;
-        else if (a.Generated >= a.Job.MaxTokens || a.Slot!.Length >= _nCtx) a.PendingFinish = FinishReason.Length;
-        else a.LastToken = token;
+        FinishReason? finish = a.Text.Stopped ? FinishReason.Stop
+            : a.Generated >= a.Job.MaxTokens || a.Slot!.Length >= _nCtx ? FinishReason.Length
+            : null;
+        if (finish is null)
+        {
+            a.Job.Channel.Writer.TryWrite(new TokenGenerated(token, text, logprob));
+            a.LastToken = token;
+            return;
+        }
+        a.FinalToken = new TokenGenerated(token, text, logprob);
+        a.PendingFinish = finish;
     }
 
     private TokenLogprob LogprobOf(int row, int token, int top)
@@ -418,7 +428,8 @@ internal sealed unsafe class Scheduler : IDisposable
         string tail = a.Text.Finish();
         if (a.Text.Stopped) reason = FinishReason.Stop;
         Release(a);
-        a.Job.Channel.Writer.TryWrite(new SequenceFinished(tail, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
+        string text = a.FinalToken is { } last ? last.Text + tail : tail;
+        a.Job.Channel.Writer.TryWrite(new SequenceFinished(a.FinalToken, text, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
         Complete(a.Job);
         Counters.Completed++;
     }
@@ -465,6 +476,8 @@ internal sealed unsafe class Scheduler : IDisposable
         public int LastToken;
         public nint Sampler;
         public FinishReason? PendingFinish;
+        /// <summary>The token that ended the sequence, sent with its SequenceFinished.</summary>
+        public TokenGenerated? FinalToken;
         public bool Done;
         public bool InPrefill => PromptPos < Job.Prompt.Length;
     }

@@ -46,7 +46,10 @@ internal sealed record TokenGenerated(int Token, string Text, TokenLogprob? Logp
 
 internal enum FinishReason { Stop, Length }
 
-/// <summary>The end of a sequence: the last released text, why it ended, and its token counts.</summary>
-internal sealed record SequenceFinished(string Text, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens) : SequenceEvent;
+/// <summary>The end of a sequence: the token that ended it (null when none did: <c>max_tokens</c> 0), the text released
+/// at the end (that token's and whatever was held back), why it ended, and its token counts. Each generated token is
+/// exactly one <see cref="TokenGenerated"/> or the <see cref="Last"/> token, so a stream has one event per token and
+/// <see cref="CompletionTokens"/> equals their number.</summary>
+internal sealed record SequenceFinished(TokenGenerated? Last, string Text, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens) : SequenceEvent;
 
 internal sealed record SequenceFailed(string Message) : SequenceEvent;

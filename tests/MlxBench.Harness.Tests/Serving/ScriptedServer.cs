@@ -42,7 +42,15 @@ public sealed record ServerFeatures
     public SseStyle Style { get; init; } = SseStyle.Lf;
     /// <summary>Pads every token message with this many bytes of an extra field (large events).</summary>
     public int PaddingBytes { get; init; }
+    /// <summary>Tokens (by index) that decode to no text, as a sampled control token does.</summary>
+    public int[] EmptyTokens { get; init; } = [];
+    /// <summary>How the stream ends: no finish reason, on the last token's message (vLLM), or in a message of its own (llama.cpp).</summary>
+    public FinishStyle Finish { get; init; } = FinishStyle.None;
+    /// <summary>Added to the completion_tokens the server reports (a server that miscounts).</summary>
+    public int UsageError { get; init; }
 }
+
+public enum FinishStyle { None, OnLastToken, SeparateMessage }
 
 /// <summary>What the server saw and did for one request, stamped with the same Stopwatch as the client.</summary>
 public sealed class ServedRequest
@@ -174,12 +182,17 @@ public sealed class ScriptedServer : IAsyncDisposable
             await WaitUntilAsync(served.ArrivalTicks, script.TokenTimesMs[i]);
             if (chat && i == 0 && _features.RoleChunk)
                 await WriteMessageAsync(response, served, """{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}],"usage":null}""", choice: true);
-            string text = $"tok{i} ";
+            string text = _features.EmptyTokens.Contains(i) ? "" : $"tok{i} ";
+            string finish = _features.Finish == FinishStyle.OnLastToken && i == script.TokenTimesMs.Length - 1 ? "\"length\"" : "null";
             string json = chat
-                ? $$"""{"id":"c","object":"chat.completion.chunk","pad":"{{padding}}","choices":[{"index":0,"delta":{"content":"{{text}}"},"finish_reason":null}],"usage":null}"""
-                : $$"""{"id":"c","object":"text_completion","pad":"{{padding}}","choices":[{"index":0,"text":"{{text}}","logprobs":null,"finish_reason":null}],"usage":null}""";
+                ? $$"""{"id":"c","object":"chat.completion.chunk","pad":"{{padding}}","choices":[{"index":0,"delta":{"content":"{{text}}"},"finish_reason":{{finish}}}],"usage":null}"""
+                : $$"""{"id":"c","object":"text_completion","pad":"{{padding}}","choices":[{"index":0,"text":"{{text}}","logprobs":null,"finish_reason":{{finish}}}],"usage":null}""";
             await WriteMessageAsync(response, served, json, choice: true);
         }
+        if (_features.Finish == FinishStyle.SeparateMessage)
+            await WriteMessageAsync(response, served, chat
+                ? """{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}"""
+                : """{"id":"c","object":"text_completion","choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":null}""", choice: true);
         if (_features.SendsUsage)
             await WriteMessageAsync(response, served, """{"id":"c","choices":[],"usage":""" + Usage(served) + "}", choice: false);
         await WriteMessageAsync(response, served, "[DONE]", choice: false);
@@ -219,8 +232,8 @@ public sealed class ScriptedServer : IAsyncDisposable
         await context.Response.Body.WriteAsync(bytes);
     }
 
-    private static string Usage(ServedRequest served) =>
-        $"{{\"prompt_tokens\":{served.PromptTokens},\"completion_tokens\":{served.OutputTokens},\"total_tokens\":{served.PromptTokens + served.OutputTokens}}}";
+    private string Usage(ServedRequest served) =>
+        $"{{\"prompt_tokens\":{served.PromptTokens},\"completion_tokens\":{served.OutputTokens + _features.UsageError},\"total_tokens\":{served.PromptTokens + served.OutputTokens}}}";
 
     private static async Task WaitUntilAsync(long originTicks, double offsetMs)
     {

@@ -31,6 +31,36 @@ public sealed class ServerCompatibilityTests
         }
     }
 
+    /// <summary>One message per token, but not every token has text: a sampled control token decodes to "", and a
+    /// stream may end with the last token's message (vLLM) or a finish-only message (llama.cpp). None of that is a
+    /// usage mismatch; a server that reports fewer (or more) tokens than its messages carried is.</summary>
+    [TestMethod]
+    [DataRow(FinishStyle.None)]
+    [DataRow(FinishStyle.OnLastToken)]
+    [DataRow(FinishStyle.SeparateMessage)]
+    public async Task TokensWithoutText_AreCounted_AndOnlyAWrongUsageIsAMismatch(FinishStyle finish)
+    {
+        foreach (ServingApi api in new[] { ServingApi.Completions, ServingApi.Chat })
+            foreach (int usageError in new[] { 0, -1, 1 })
+            {
+                // Token 2 is empty mid-stream, token 5 (the last) too: an end-of-sequence token on the last message.
+                var features = new ServerFeatures { EmptyTokens = [2, 5], Finish = finish, UsageError = usageError };
+                await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(6), features);
+                ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, outputTokens: 6) with { Api = api });
+
+                LevelMetrics m = run.Levels.Single().Metrics;
+                string what = $"{api}, finish {finish}, usage off by {usageError}";
+                Assert.AreEqual(3, m.Completed, run.Log);
+                // A message without text but with a finish reason may be a token or only the end: either count is right.
+                int certain = finish == FinishStyle.OnLastToken ? 5 : 6;
+                int possible = finish == FinishStyle.SeparateMessage ? 7 : 6;
+                Assert.IsTrue(m.Run.Records.All(r => r.TextChunks == 4 && r.TokenChunks == certain), what);
+                bool contradicts = 6 + usageError < certain || 6 + usageError > possible;
+                Assert.AreEqual(contradicts ? 3 : 0, m.UsageMismatches, what);
+                Assert.AreEqual(contradicts, run.Log.Contains("MLXB6104", StringComparison.Ordinal), what + ": " + run.Log);
+            }
+    }
+
     [TestMethod]
     public async Task HugeEvents_AreReadWhole()
     {

@@ -140,7 +140,7 @@ public sealed class ServingClient : IDisposable
     private static void ReadCompletion(byte[] body, long arrivalTicks, RequestRecord record)
     {
         ChunkInfo info = ChunkReader.Read(body);
-        if (info.HasChoices) record.AddChunk(arrivalTicks, info.HasText);
+        if (info.HasChoices) record.AddChunk(arrivalTicks, info.HasText, info.Finishes, info.HasRole);
         record.UsageCompletionTokens = info.CompletionTokens ?? record.UsageCompletionTokens;
         record.UsagePromptTokens = info.PromptTokens ?? record.UsagePromptTokens;
         if (info.Error is { } error) record.Error = error;
@@ -155,7 +155,7 @@ public sealed class ServingClient : IDisposable
             data = data.Trim(" \r\n\t"u8);
             if (data.IsEmpty || data.SequenceEqual("[DONE]"u8)) return 0;
             ChunkInfo info = ChunkReader.Read(data);
-            if (info.HasChoices) record.AddChunk(arrival, info.HasText);
+            if (info.HasChoices) record.AddChunk(arrival, info.HasText, info.Finishes, info.HasRole);
             else if (info.CompletionTokens is not null || info.PromptTokens is not null)
             {
                 // vLLM reads usage from the trailing chunk that has no choices.
