@@ -1,5 +1,9 @@
-using System.Net.Http.Json;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json.Nodes;
+using MlxBench.Server.Scheduling;
+using MlxBench.Testing;
 
 namespace MlxBench.Server.Tests;
 
@@ -67,4 +71,75 @@ public sealed class StreamingTests
         }
         Assert.IsTrue(results.Sum(r => r.EventsWithoutText) > 0, "no token without text came up: the test did not exercise what it is for");
     }
+
+    /// <summary>
+    /// Streaming granularity at concurrency 1: every decode step's token leaves the server as its own write, flushed
+    /// at once, so a client's socket reads see one event each, spaced by the step time (ITL p50 well above 0).
+    /// stories260K decodes a token in tens of microseconds, faster than any client reads a socket, so this runs the
+    /// stories15M shape (random Q4_0 weights from the engine's gen-model, ~1 ms a token on one thread).
+    /// </summary>
+    [TestMethod]
+    public async Task OneStream_EachTokenArrivesInARead_OfItsOwn()
+    {
+        string cli = Path.Combine(Path.GetDirectoryName(TestServer.EngineLibrary)!, OperatingSystem.IsWindows() ? "mlxbench-engine.exe" : "mlxbench-engine");
+        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
+        using var temp = new TempDirectory("mlxb-granularity");
+        string model = temp.Combine("stories15M-q4_0.gguf");
+        using (Process gen = Process.Start(new ProcessStartInfo(cli, ["gen-model", "--shape", "stories15M", "--type", "Q4_0", "-o", model]) { RedirectStandardOutput = true, RedirectStandardError = true })!)
+        {
+            await gen.WaitForExitAsync();
+            Assert.AreEqual(0, gen.ExitCode, await gen.StandardError.ReadToEndAsync());
+        }
+        await using TestServer server = await TestServer.StartAsync(o => o with
+        {
+            ModelPath = model,
+            Scheduler = new SchedulerOptions { Parallel = 1, ContextSize = 256, Threads = 1 },
+        });
+
+        const int tokens = 64;
+        string request = $$"""{"prompt":"Once upon a time","max_tokens":{{tokens}},"temperature":0,"ignore_eos":true,"stream":true}""";
+        await ReadStreamAsync(server.BaseAddress, request);   // warm-up: the first stream also compiles the path it takes
+        List<(long Ticks, int Events)> reads = await ReadStreamAsync(server.BaseAddress, request);
+
+        // Token events only: the last read also carries [DONE] (and may carry the last token).
+        int tokenReads = reads.Count(r => r.Events > 0);
+        int alone = reads.Count(r => r.Events == 1);
+        int events = reads.Sum(r => r.Events);
+        Assert.AreEqual(tokens + 1, events, "one event per token, then [DONE]");
+        double[] gaps = reads.Where(r => r.Events > 0).Zip(reads.Where(r => r.Events > 0).Skip(1), (a, b) => (b.Ticks - a.Ticks) * 1000.0 / Stopwatch.Frequency).Order().ToArray();
+        double p50 = gaps[gaps.Length / 2];
+        string detail = $"{events} events in {tokenReads} reads, {alone} alone; inter-read gap p50 {p50:0.000} ms, p90 {gaps[gaps.Length * 9 / 10]:0.000} ms";
+        Console.WriteLine(detail);
+        // A loaded machine can delay the client's own reads now and then: most, not all, events must stand alone.
+        Assert.IsTrue(alone >= tokens * 3 / 4, detail);
+        Assert.IsTrue(p50 > 0.1, "events are spaced by decode steps, not delivered in bursts: " + detail);
+    }
+
+    /// <summary>Sends one HTTP/1.1 request on a raw socket and stamps every read: (when, how many complete SSE events
+    /// it ended). Reads block on a thread of their own, so a stamp is taken when the data arrives, not when a pool
+    /// thread gets to it.</summary>
+    private static Task<List<(long Ticks, int Events)>> ReadStreamAsync(Uri baseAddress, string json) => Task.Factory.StartNew(() =>
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 60_000 };
+        socket.Connect(baseAddress.Host, baseAddress.Port);
+        byte[] body = Encoding.UTF8.GetBytes(json);
+        byte[] head = Encoding.ASCII.GetBytes($"POST /v1/completions HTTP/1.1\r\nHost: {baseAddress.Authority}\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        socket.Send([.. head, .. body]);
+        var reads = new List<(long, int)>();
+        var buffer = new byte[64 * 1024];
+        byte previous = 0;
+        while (socket.Receive(buffer) is var n and > 0)
+        {
+            long now = Stopwatch.GetTimestamp();
+            // An SSE event ends with a blank line ("\n\n"); chunked framing only ever adds "\r\n".
+            int ended = 0;
+            for (int i = 0; i < n; i++)
+            {
+                if (buffer[i] == (byte)'\n' && previous == (byte)'\n') ended++;
+                previous = buffer[i];
+            }
+            reads.Add((now, ended));
+        }
+        return reads;
+    }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 }

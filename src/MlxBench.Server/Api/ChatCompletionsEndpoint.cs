@@ -57,6 +57,7 @@ internal static class ChatCompletionsEndpoint
                 Stop = g.Stop,
                 IgnoreEos = g.IgnoreEos,
                 Cancellation = http.RequestAborted,
+                Stream = g.Stream,
             });
             choices.Add(new ChoiceResult(j, 0));
         }
@@ -221,6 +222,9 @@ internal static class ChatCompletionsEndpoint
                     break;
             }
         }
+        // Every token has been sent (inline, by the engine thread); what is left (usage, [DONE], ending the response and
+        // perhaps reading the connection's next request) is done on the thread pool, not while other streams wait.
+        await Task.Yield();
         if (includeUsage)
         {
             buffer.ResetWrittenCount();

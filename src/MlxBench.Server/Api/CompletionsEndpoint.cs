@@ -53,6 +53,7 @@ internal static class CompletionsEndpoint
                     Stop = g.Stop,
                     IgnoreEos = g.IgnoreEos,
                     Cancellation = http.RequestAborted,
+                    Stream = g.Stream,
                 });
                 choices.Add(new ChoiceResult(choices.Count, p));
             }
@@ -258,6 +259,9 @@ internal static class CompletionsEndpoint
             }
             yield return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
         }
+        // Every token has been sent (inline, by the engine thread); what is left (usage, [DONE], ending the response and
+        // perhaps reading the connection's next request) is done on the thread pool, not while other streams wait.
+        await Task.Yield();
         if (includeUsage)
         {
             buffer.ResetWrittenCount();
