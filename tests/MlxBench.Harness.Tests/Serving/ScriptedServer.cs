@@ -48,6 +48,12 @@ public sealed record ServerFeatures
     public FinishStyle Finish { get; init; } = FinishStyle.None;
     /// <summary>Added to the completion_tokens the server reports (a server that miscounts).</summary>
     public int UsageError { get; init; }
+    /// <summary>Chat: tokens the chat template adds around the messages (counted in usage and by /tokenize with messages).</summary>
+    public int ChatTemplateTokens { get; init; }
+    /// <summary>/tokenize takes <c>messages</c> (vLLM); false: it reads only <c>prompt</c>/<c>content</c> (llama.cpp).</summary>
+    public bool TokenizesMessages { get; init; } = true;
+    /// <summary>Ids divisible by this detokenize to two words, so text re-encodes to more tokens than its ids (0: never).</summary>
+    public int DriftEvery { get; init; }
 }
 
 public enum FinishStyle { None, OnLastToken, SeparateMessage }
@@ -119,14 +125,19 @@ public sealed class ScriptedServer : IAsyncDisposable
     private async Task TokenizeAsync(HttpContext context)
     {
         JsonNode body = (await JsonNode.ParseAsync(context.Request.Body))!;
-        int[] tokens = Tokenize((string)body["prompt"]!);
+        int[] tokens;
+        if (body["messages"] is JsonArray messages && _features.TokenizesMessages)
+            tokens = [.. Enumerable.Repeat(2, _features.ChatTemplateTokens), .. messages.SelectMany(m => Tokenize((string)m!["content"]!).Skip(1))];
+        else if (((string?)body["prompt"] ?? (string?)body["content"]) is { } prompt) tokens = Tokenize(prompt);
+        else tokens = [];
         await context.Response.WriteAsJsonAsync(new { count = tokens.Length, max_model_len = 4096, tokens });
     }
 
     private async Task DetokenizeAsync(HttpContext context)
     {
         JsonNode body = (await JsonNode.ParseAsync(context.Request.Body))!;
-        string prompt = string.Join(' ', body["tokens"]!.AsArray().Select(t => "w" + (int)t!));
+        string prompt = string.Join(' ', body["tokens"]!.AsArray().Select(t => (int)t!)
+            .Select(t => _features.DriftEvery > 0 && t % _features.DriftEvery == 0 ? $"w{t} x" : $"w{t}"));
         await context.Response.WriteAsJsonAsync(new { prompt });
     }
 
@@ -138,7 +149,7 @@ public sealed class ScriptedServer : IAsyncDisposable
         JsonNode? prompt = body["prompt"];
         bool ids = prompt is JsonArray;
         int promptTokens = chat
-            ? body["messages"]!.AsArray().Sum(m => ((string)m!["content"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length)
+            ? _features.ChatTemplateTokens + body["messages"]!.AsArray().Sum(m => ((string)m!["content"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length)
             : ids ? prompt!.AsArray().Count : ((string)prompt!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
         bool stream = (bool?)body["stream"] ?? false;
         bool ignoreEos = (bool?)body["ignore_eos"] ?? false;

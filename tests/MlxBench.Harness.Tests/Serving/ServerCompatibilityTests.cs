@@ -84,6 +84,39 @@ public sealed class ServerCompatibilityTests
         Assert.IsTrue(server.Measured(0, 4).All(s => !s.TokenIdPrompt && s.PromptTokens == 12));
     }
 
+    /// <summary>Chat prompts are text: the server's chat template adds tokens and the text re-encodes to more tokens than
+    /// its ids. The harness asks the server's /tokenize (with messages) and cuts the ids until the server counts the
+    /// intended input length for the whole request.</summary>
+    [TestMethod]
+    public async Task ChatPrompts_HitTheIntendedInputLength_AsTheServerCountsIt()
+    {
+        var features = new ServerFeatures { ChatTemplateTokens = 9, DriftEvery = 3 };
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), features);
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 8, inputTokens: 40) with { Api = ServingApi.Chat });
+
+        StringAssert.Contains(run.Log, "chat prompts aligned");
+        Assert.AreEqual(PromptModes.Detokenized, run.Levels.Single().Description.PromptMode);
+        ServedRequest[] served = server.Measured(0, 8);
+        // One id is one or two words here, so a count can be one off when no length hits it exactly.
+        Assert.IsTrue(served.All(s => Math.Abs(s.PromptTokens - 40) <= 1), string.Join(", ", served.Select(s => s.PromptTokens)));
+        Assert.IsTrue(served.Count(s => s.PromptTokens == 40) >= 4, string.Join(", ", served.Select(s => s.PromptTokens)));
+        LevelMetrics m = run.Levels.Single().Metrics;
+        Assert.AreEqual(m.ServerInputTokens, m.ClientInputTokens, "the client knows each prompt's count as the server counts it");
+        Assert.AreEqual(0, m.UsageMismatches, run.Log);
+    }
+
+    [TestMethod]
+    public async Task ChatPrompts_OnAServerThatCannotCountMessages_AreSentAsTheyAre_WithAWarning()
+    {
+        var features = new ServerFeatures { ChatTemplateTokens = 9, TokenizesMessages = false };
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), features);
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, inputTokens: 20) with { Api = ServingApi.Chat });
+
+        StringAssert.Contains(run.Log, "MLXB6108");
+        Assert.IsTrue(server.Measured(0, 3).All(s => s.PromptTokens == 29), "the ids' text as it is, plus the template");
+        Assert.AreEqual(3, run.Levels.Single().Metrics.Completed);
+    }
+
     [TestMethod]
     public async Task ServerWithoutTokenizer_GetsWordPrompts_AndSaysLengthsAreApproximate()
     {

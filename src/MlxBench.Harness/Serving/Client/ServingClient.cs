@@ -236,6 +236,27 @@ public sealed class ServingClient : IDisposable
         return ids;
     }
 
+    /// <summary>
+    /// How many tokens the server will evaluate for <paramref name="text"/> sent as the harness sends it: as the one
+    /// user message of a chat request (vLLM's <c>/tokenize</c> with <c>messages</c>: the chat template applied, with
+    /// the generation prompt), or as a completions prompt (with the special tokens the server adds, such as BOS). Null
+    /// when the server cannot say (no such endpoint, or one that ignores <c>messages</c>, as llama.cpp's does).
+    /// </summary>
+    public async Task<int?> TryCountPromptAsync(string model, string text, bool chat, CancellationToken cancellationToken)
+    {
+        JsonObject body = chat
+            ? new JsonObject
+            {
+                ["model"] = model,
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }),
+                ["add_generation_prompt"] = true,
+            }
+            : new JsonObject { ["model"] = model, ["prompt"] = text, ["content"] = text, ["add_special_tokens"] = true, ["add_special"] = true };
+        JsonNode? reply = await TryPostJsonAsync("/tokenize", body, cancellationToken).ConfigureAwait(false);
+        int? count = reply?["count"] is JsonValue c && c.TryGetValue(out int n) ? n : (reply?["tokens"] as JsonArray)?.Count;
+        return count > 0 ? count : null;
+    }
+
     /// <summary>Detokenizes, vLLM shape (<c>{model, tokens}</c> → <c>prompt</c>) or llama.cpp shape (→ <c>content</c>).</summary>
     public async Task<string?> TryDetokenizeAsync(string model, IReadOnlyList<int> ids, CancellationToken cancellationToken)
     {
