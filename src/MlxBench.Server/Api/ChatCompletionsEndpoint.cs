@@ -61,7 +61,7 @@ internal static class ChatCompletionsEndpoint
             });
             choices.Add(new ChoiceResult(j, 0));
         }
-        foreach (SequenceJob job in jobs) scheduler.Submit(job);
+        scheduler.Submit(jobs);
 
         string id = $"chatcmpl-{Guid.NewGuid():N}";
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

@@ -58,7 +58,7 @@ internal static class CompletionsEndpoint
                 choices.Add(new ChoiceResult(choices.Count, p));
             }
         }
-        foreach (SequenceJob job in jobs) scheduler.Submit(job);
+        scheduler.Submit(jobs);
 
         var response = new ResponseInfo($"cmpl-{Guid.NewGuid():N}", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.ModelId, echo, logprobs is not null);
         if (g.Stream)
