@@ -187,7 +187,10 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                     models.Count == 0 ? "none" : string.Join(", ", models.Select(m => m.Name))));
 
             if (diagnostics.Count > before) continue;
-            string[] data = SuiteInputs.Resolve(item, options.ProjectDirectory, _hf);
+            var missing = new List<(string Key, string Entry, string Path)>();
+            string[] data = SuiteInputs.Resolve(item, options.ProjectDirectory, _hf, missing);
+            foreach ((string key, string entry, string path) in missing)
+                diagnostics.Add(BenchDiagnostic.Warning("Items.DataMissing", item.Name, key, entry, path));
             specs.Add(new SuiteSpec(item.Name, category ?? item.Name, harness!.ToLowerInvariant(), command, converter.ToLowerInvariant(), timeout, data, Sorted(item.Metadata)));
         }
         return specs;

@@ -25,13 +25,18 @@ public static class SuiteInputs
     /// <summary>True for an entry that names no local file (a HuggingFace reference).</summary>
     public static bool IsReference(string entry) => entry.StartsWith(HfPrefix, StringComparison.Ordinal);
 
-    public static string[] Resolve(DeclaredItem suite, string projectDirectory, HfModelCache hf)
+    /// <param name="missing">Receives each Data or FewshotData entry that names no local file: (metadata name, entry, full path).</param>
+    public static string[] Resolve(DeclaredItem suite, string projectDirectory, HfModelCache hf, List<(string Key, string Entry, string Path)>? missing = null)
     {
         IReadOnlyList<string> tasks = CellPlanner.SplitList(suite.Get("Tasks"));
         var entries = new List<string>();
         foreach (string key in new[] { "Data", "FewshotData" })
             foreach (string part in CellPlanner.SplitList(suite.Get(key)))
-                entries.AddRange(ResolveOne(WithoutTask(part, tasks), projectDirectory, hf));
+                foreach (string entry in ResolveOne(WithoutTask(part, tasks), projectDirectory, hf))
+                {
+                    if (!IsReference(entry) && !File.Exists(entry)) missing?.Add((key, part, entry));
+                    entries.Add(entry);
+                }
         // A user task file (eval's task format) is read like data; other Tasks entries are task names.
         foreach (string task in tasks)
             if (Path.GetExtension(task).ToLowerInvariant() is ".yaml" or ".yml" or ".json" && Path.GetFullPath(Path.Combine(projectDirectory, task)) is var file && File.Exists(file))

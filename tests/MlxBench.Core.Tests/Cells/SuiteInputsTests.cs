@@ -127,4 +127,19 @@ public sealed class SuiteInputsTests
         File.AppendAllText(dir.Combine("tasks", "capitals.yaml"), "num_fewshot: 1\n");
         Assert.AreNotEqual(cell.Fingerprint, Plan(dir.Path, suite).Fingerprint);
     }
+
+    [TestMethod]
+    public void DataEntryNamingNoFile_IsAWarning_AtPlanning()
+    {
+        using var dir = new TempDirectory();
+        DeclaredItem suite = Suite("reasoning", ("Harness", "eval"), ("Tasks", "arc_easy"), ("Data", "arc_easy=data/arc.jsonl"), ("FewshotData", "data/none-*.jsonl"));
+        Plan plan = new CellPlanner(new PlanOptions { ProjectDirectory = dir.Path, SdkVersion = "1.0.0" }, new FileHashCache(null))
+            .Plan([CellPlannerTests.Item("org/model")], [suite], []);
+
+        Assert.IsFalse(plan.HasErrors, "the cell is still planned: the harness reports what it cannot read");
+        string[] warnings = plan.Diagnostics.Select(d => d.Text).ToArray();
+        Assert.AreEqual(2, warnings.Length, string.Join("\n", warnings));
+        StringAssert.StartsWith(warnings[0], "MLXB1020: BenchSuite \"reasoning\" has Data entry \"arc_easy=data/arc.jsonl\", but " + dir.Combine("data", "arc.jsonl"));
+        StringAssert.Contains(warnings[1], "FewshotData entry \"data/none-*.jsonl\"");
+    }
 }
