@@ -209,12 +209,12 @@ internal sealed unsafe class Scheduler : IDisposable
         for (int w = 0; w < _waiting.Count; w++)
         {
             Active a = _waiting[w];
+            // Once no slot is free, only members of groups already running (into their reserved slots) can start;
+            // they must not wait behind anyone, or their group would hold its reservations forever.
+            bool needsFreeSlot = a.Group is not { Leader: not null };
+            if (needsFreeSlot && FreeSlot() is null) continue;
             bool admitted = a.Group is { } g ? AdmitGroupMember(a, g) : AdmitAlone(a);
-            if (!admitted)
-            {
-                if (a.Group is null && FreeSlot() is null) return;   // nothing else fits either
-                continue;
-            }
+            if (!admitted) continue;
             _waiting.RemoveAt(w--);
             _running.Add(a);
             Unwait(a);
@@ -223,7 +223,6 @@ internal sealed unsafe class Scheduler : IDisposable
 
     private bool AdmitAlone(Active a)
     {
-        if (FreeSlot() is null) return false;
         (Slot? source, int reuse) = BestCachedPrefix(a.Job);
         if (ShouldWaitForRunningPrefix(a.Job, reuse)) return false;
         Slot target = source is { Owner: null, ReservedFor: null } ? source : LeastRecentlyUsedFree()!;
@@ -244,7 +243,6 @@ internal sealed unsafe class Scheduler : IDisposable
     {
         if (g.Leader is null)
         {
-            if (FreeSlot() is null) return false;
             (Slot? source, int reuse) = BestCachedPrefix(a.Job);
             // The leader evaluates position SharedLength - 1: that row scores every member's token at SharedLength.
             if (a.Job.ScorePrompt) reuse = Math.Min(reuse, g.SharedLength - 1);
