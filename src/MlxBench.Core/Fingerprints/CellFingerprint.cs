@@ -46,7 +46,8 @@ public static class CellFingerprint
             {
                 ["name"] = suite.Name,
                 ["metadata"] = ToJson(suite.Metadata, s_selectionOnlyMetadata),
-                ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
+                ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(
+                    SuiteInputs.IsReference(f) ? f : File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
             },
             // A managed endpoint's URL is a random port chosen when it starts: its identity is what starts it (its
             // metadata: Server or Command and their settings), with the model already identified above.
