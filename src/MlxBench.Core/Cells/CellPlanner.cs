@@ -131,10 +131,11 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                 diagnostics.Add(BenchDiagnostic.Error("Endpoint.NoModelFile", endpoint, name));
                 continue;
             }
-            // A File that exists locally is hashed into the fingerprint; otherwise it names a file inside the
-            // model's repository (resolved by the harness), and its name alone identifies it.
-            string? file = item.Get("File") is { } f && File.Exists(Path.Combine(options.ProjectDirectory, f))
-                ? Path.GetFullPath(Path.Combine(options.ProjectDirectory, f))
+            // A File that exists locally (a weights file, or a model folder such as an MLX conversion) is hashed into the
+            // fingerprint; otherwise it names a file inside the model's repository (resolved by the harness), and its
+            // name alone identifies it.
+            string? file = item.Get("File") is { } f && Path.Combine(options.ProjectDirectory, f) is var local && (File.Exists(local) || Directory.Exists(local))
+                ? Path.GetFullPath(local)
                 : item.Get("File");
             specs.Add(new ModelSpec(name, item.Name, item.Get("Revision"), item.Get("Quantization"), file, endpoint, Sorted(item.Metadata)));
         }
