@@ -49,14 +49,15 @@ var lmEvalOrder = pairs.OrderBy(p => -(p.Tokens.Context.Length + p.Tokens.Contin
     })).ToList();
 
 string metricsUrl = endpoint.ServerRoot + "/metrics";
-async Task<(double Evaluated, double Reused)?> Counters()
+async Task<(double Evaluated, double Reused, double Steps, double DecodeSeconds)?> Counters()
 {
     try
     {
         string text = await http.GetStringAsync(metricsUrl);
         double Read(string name) => text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
             .Select(l => double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
-        return (Read("mlxbench_prompt_tokens_evaluated_total"), Read("mlxbench_prompt_tokens_reused_total"));
+        return (Read("mlxbench_prompt_tokens_evaluated_total"), Read("mlxbench_prompt_tokens_reused_total"),
+            Read("mlxbench_decode_steps_total"), Read("mlxbench_decode_seconds_total"));
     }
     catch (HttpRequestException) { return null; }
 }
@@ -78,7 +79,9 @@ async Task<(double Seconds, int Requests, string Tokens, Dictionary<(int, int), 
         await Parallel.ForEachAsync(lmEvalOrder, parallel, async (p, ct) => lls[(p.Doc, p.Choice)] = await model.ScorePairAsync(p.Tokens, ct));
     double seconds = clock.Elapsed.TotalSeconds;
     var after = await Counters();
-    string tokens = before is { } b && after is { } a ? $"{a.Evaluated - b.Evaluated:0} prompt tokens computed, {a.Reused - b.Reused:0} reused from the prefix cache" : "server has no /metrics";
+    string tokens = before is { } b && after is { } a
+        ? $"{a.Evaluated - b.Evaluated:0} prompt tokens computed, {a.Reused - b.Reused:0} reused from the prefix cache, {a.Steps - b.Steps:0} decode steps, {a.DecodeSeconds - b.DecodeSeconds:0.00} s in the engine's decode"
+        : "server has no /metrics";
     return (seconds, endpoint.Sent - sentBefore, tokens, new Dictionary<(int, int), LoglikelihoodResponse>(lls));
 }
 

@@ -24,6 +24,11 @@ internal static class ServerApp
             if (options.Host is "localhost") k.ListenLocalhost(options.Port);
             else k.Listen(IPAddress.Parse(options.Host), options.Port);
         });
+        // Continuations run where they are completed instead of hopping to the thread pool: a streamed token that the
+        // engine thread hands to its SSE writer is sent from that thread at once (see SequenceJob.Stream), rather than
+        // waiting for a pool thread, and then for a socket-sender thread, on a machine whose cores the engine keeps busy.
+        // The handlers themselves never block (bodies are read and responses written asynchronously).
+        builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);
         builder.Services.AddSingleton(new ModelHost(options));
 
         WebApplication app = builder.Build();

@@ -200,6 +200,75 @@ public sealed class CompletionsTests
         }
     }
 
+    /// <summary>lm-eval's multiple-choice request, all choices in one list: the scheduler computes the shared prefix
+    /// once (one step), then every choice forks it and their continuations are decoded together (one more step); no
+    /// position is evaluated twice, and every value is the engine's own.</summary>
+    [TestMethod]
+    [DataRow(4, 2, DisplayName = "4 choices, 4 slots")]
+    [DataRow(6, 3, DisplayName = "6 choices, 4 slots")]
+    public async Task ChoicesOfOneRequest_ForkTheSharedPrefix_AndDecodeTogether(int choices, int expectedSteps)
+    {
+        // A context no earlier request has cached, so every count below is this request's alone.
+        string context = $"{Guid.NewGuid():N} Question: which of these did Lily find in the box?\nAnswer:";
+        string[] continuations = [" a red ball", " the dog", " a big cake with candles", " Tom", " some water", " a little bird"];
+        var prompts = new List<int[]>();
+        foreach (string c in continuations.Take(choices)) prompts.Add(await TokenizeAsync(context + c));
+        int shared = prompts.Skip(1).Aggregate(prompts[0].Length, (l, p) => Math.Min(l, prompts[0].AsSpan().CommonPrefixLength(p)));
+        Dictionary<string, double> before = await s_server.MetricsAsync();
+
+        JsonNode r = await s_server.PostOkAsync("v1/completions", new { prompt = prompts, max_tokens = 1, echo = true, logprobs = 1, temperature = 0 });
+
+        Dictionary<string, double> after = await s_server.MetricsAsync();
+        double Delta(string name) => after[name] - before[name];
+        int distinct = shared + prompts.Sum(p => p.Length - shared);
+        Assert.AreEqual(distinct, Delta("mlxbench_prompt_tokens_evaluated_total"), $"the {shared}-token prefix once, then each choice's own tokens");
+        Assert.AreEqual(expectedSteps, Delta("mlxbench_decode_steps_total"), "the prefix, then the continuations (as many at a time as there are slots)");
+        EngineModel model = s_server.Host.Model;
+        foreach (JsonNode? choice in r["choices"]!.AsArray())
+        {
+            int[] prompt = prompts[(int)choice!["index"]!];
+            EngineReference.Position[] engine = EngineReference.Score(model, prompt);
+            JsonArray served = choice["logprobs"]!["token_logprobs"]!.AsArray();
+            JsonArray top = choice["logprobs"]!["top_logprobs"]!.AsArray();
+            Assert.AreEqual(prompt.Length + 1, served.Count, "prompt + the generated token");
+            for (int p = 1; p < prompt.Length; p++)
+            {
+                Assert.AreEqual(engine[p].Logprob, (float)(double)served[p]!, 0f, $"choice {choice["index"]} position {p}");
+                Assert.AreEqual(engine[p].TopLogprob, (float)(double)top[p]![model.DisplayText(engine[p].TopToken)]!, 0f, $"choice {choice["index"]} position {p}: top-1");
+            }
+        }
+    }
+
+    /// <summary>Several multiple-choice documents at once, with plain generations among them: groups reserve slots, and
+    /// none of that may stall anyone or change a value.</summary>
+    [TestMethod]
+    public async Task ManyChoiceRequestsAndGenerations_AtOnce_AllFinish_WithTheEnginesValues()
+    {
+        string[] contexts = Enumerable.Range(0, 6).Select(i => $"{Guid.NewGuid():N} Question: what did the {i} cats see?\nAnswer:").ToArray();
+        string[] continuations = [" a dog", " the sun", " a tree", " Lily"];
+        var docs = new List<List<int[]>>();
+        foreach (string c in contexts)
+        {
+            var prompts = new List<int[]>();
+            foreach (string k in continuations) prompts.Add(await TokenizeAsync(c + k));
+            docs.Add(prompts);
+        }
+        Task<JsonNode>[] scoring = docs.Select(d => s_server.PostOkAsync("v1/completions", new { prompt = d, max_tokens = 1, echo = true, logprobs = 1, temperature = 0 })).ToArray();
+        Task<JsonNode>[] generating = Enumerable.Range(0, 3).Select(i => s_server.PostOkAsync("v1/completions", new { prompt = $"Once upon a time {i}", max_tokens = 24, temperature = 0 })).ToArray();
+        await Task.WhenAll(scoring.Concat(generating)).WaitAsync(TimeSpan.FromSeconds(60));
+
+        EngineModel model = s_server.Host.Model;
+        for (int d = 0; d < docs.Count; d++)
+            foreach (JsonNode? choice in (await scoring[d])["choices"]!.AsArray())
+            {
+                int[] prompt = docs[d][(int)choice!["index"]!];
+                EngineReference.Position[] engine = EngineReference.Score(model, prompt);
+                JsonArray served = choice["logprobs"]!["token_logprobs"]!.AsArray();
+                for (int p = 1; p < prompt.Length; p++) Assert.AreEqual(engine[p].Logprob, (float)(double)served[p]!, 0f, $"doc {d} choice {choice["index"]} position {p}");
+            }
+        foreach (Task<JsonNode> g in generating) Assert.AreEqual(24, (int)(await g)["usage"]!["completion_tokens"]!);
+    }
+
     [TestMethod]
     public async Task ConcurrentRequests_AreBatchedIntoSharedDecodeSteps_AndKeepTheirGreedyText()
     {
@@ -252,5 +321,14 @@ public sealed class CompletionsTests
         CollectionAssert.AreEqual(texts, b["choices"]!.AsArray().Select(c => (string)c!["text"]!).ToArray());
         Assert.IsTrue(texts.Distinct().Count() > 1, "different seeds per choice give different samples");
         Assert.AreEqual(72, (int)a["usage"]!["completion_tokens"]!);
+
+        // The choices share their prompt: it is evaluated once, and each other choice re-evaluates only its last token.
+        string fresh = $"{Guid.NewGuid():N}: once upon a time, Tom said";
+        int length = (int)(await s_server.PostOkAsync("tokenize", new { prompt = fresh }))["count"]!;
+        Dictionary<string, double> before = await s_server.MetricsAsync();
+        await s_server.PostOkAsync("v1/completions", new { prompt = fresh, max_tokens = 4, temperature = 1.0, seed = 7, n = 3 });
+        Dictionary<string, double> after = await s_server.MetricsAsync();
+        double evaluated = after["mlxbench_prompt_tokens_evaluated_total"] - before["mlxbench_prompt_tokens_evaluated_total"];
+        Assert.IsTrue(evaluated <= length + 2, $"{evaluated} prompt tokens evaluated for 3 choices of a {length}-token prompt");
     }
 }

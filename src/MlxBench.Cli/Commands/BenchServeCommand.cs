@@ -17,21 +17,16 @@ internal static class BenchServeCommand
     {
         var baseUrl = new Option<string>("--base-url") { Description = "The server's OpenAI root, e.g. http://127.0.0.1:8000/v1", Required = true };
         var model = new Option<string>("--model") { Description = "The model name to send", Required = true };
-        var settings = new Option<string[]>("--set") { Description = "A serving suite setting, Key=Value (repeatable; see README \"Serving suites\")", Arity = ArgumentArity.ZeroOrMore };
+        var settings = SuiteSettings.Option("A serving suite setting, Key=Value (repeatable; see README \"Serving suites\")");
         var output = new Option<FileInfo>("--output") { Description = "Where to write the vLLM result JSON Lines", DefaultValueFactory = _ => new FileInfo("serving.jsonl") };
         var command = new Command("bench-serve", "Measure an OpenAI-compatible endpoint like vllm bench serve") { baseUrl, model, settings, output };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var metadata = new SortedDictionary<string, string>(StringComparer.Ordinal);
-            foreach (string setting in parse.GetValue(settings) ?? [])
+            if (SuiteSettings.TryAdd(parse.GetValue(settings), metadata) is { } malformed)
             {
-                int equals = setting.IndexOf('=', StringComparison.Ordinal);
-                if (equals <= 0)
-                {
-                    await Console.Error.WriteLineAsync($"--set \"{setting}\" is not Key=Value (for example --set Concurrency=1;4;16)");
-                    return ExitCodes.BadInput;
-                }
-                metadata[setting[..equals].Trim()] = setting[(equals + 1)..].Trim();
+                await Console.Error.WriteLineAsync(SuiteSettings.Malformed(malformed));
+                return ExitCodes.BadInput;
             }
             ServingClient.PreferInlineSocketCompletions();
             var suite = new SuiteSpec("bench-serve", "throughput", "serving", null, "vllm", null, [], metadata);

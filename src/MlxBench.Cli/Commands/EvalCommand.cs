@@ -18,7 +18,7 @@ internal static class EvalCommand
         var baseUrl = new Option<string>("--base-url") { Description = "The server's OpenAI-compatible root, e.g. http://127.0.0.1:8080/v1", Required = true };
         var model = new Option<string>("--model") { Description = "The model name the server serves", Required = true };
         var tasks = new Option<string>("--tasks") { Description = "Tasks, ';'-separated (built-in names or task files)", Required = true };
-        var set = new Option<string[]>("--set") { Description = "Suite metadata as Key=Value (Limit=100, Data=..., Concurrency=4, ...)", AllowMultipleArgumentsPerToken = true };
+        var set = SuiteSettings.Option("Suite metadata as Key=Value (Limit=100, Data=..., Concurrency=4, ...)");
         var output = new Option<DirectoryInfo>("--output") { Description = "Folder for results_*.json and samples_*.jsonl", Required = true };
         var command = new Command("eval", "Score an OpenAI-compatible endpoint on lm-eval tasks (Harness=\"eval\" without MSBuild)")
         {
@@ -27,15 +27,10 @@ internal static class EvalCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             var metadata = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["Tasks"] = parse.GetValue(tasks)! };
-            foreach (string pair in parse.GetValue(set) ?? [])
+            if (SuiteSettings.TryAdd(parse.GetValue(set), metadata) is { } malformed)
             {
-                int eq = pair.IndexOf('=');
-                if (eq <= 0)
-                {
-                    await Console.Error.WriteLineAsync($"--set {pair}: expected Key=Value");
-                    return ExitCodes.BadInput;
-                }
-                metadata[pair[..eq]] = pair[(eq + 1)..];
+                await Console.Error.WriteLineAsync(SuiteSettings.Malformed(malformed));
+                return ExitCodes.BadInput;
             }
             string outputDir = parse.GetValue(output)!.FullName;
             Directory.CreateDirectory(outputDir);

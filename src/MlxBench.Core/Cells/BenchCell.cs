@@ -30,7 +30,9 @@ public sealed record ModelSpec(
     string? Endpoint,
     SortedDictionary<string, string> Metadata);
 
-/// <summary>A suite: <see cref="Category"/> is its v1 <c>suite</c> value (its own name unless mapped with Category).</summary>
+/// <summary>A suite: <see cref="Category"/> is its v1 <c>suite</c> value (its own name unless mapped with Category).
+/// <see cref="DataFiles"/> are its inputs as <see cref="SuiteInputs"/> names them: full paths of local files, and
+/// <c>hf://datasets/...</c> references (with <c>#commit</c> when the HF cache resolves them).</summary>
 public sealed record SuiteSpec(
     string Name,
     string Category,

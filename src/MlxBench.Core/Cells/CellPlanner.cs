@@ -16,6 +16,8 @@ public sealed record PlanOptions
     public string? Filter { get; init; }
     /// <summary><c>BenchShard</c>: <c>i/n</c> keeps the cells whose fingerprint falls in shard i of n.</summary>
     public string? Shard { get; init; }
+    /// <summary>Environment variables (the HF cache location); null: the process's.</summary>
+    public Func<string, string?>? Environment { get; init; }
 }
 
 /// <summary>What planning produced: the cells to consider, and every problem found in the declared items.</summary>
@@ -31,6 +33,9 @@ public sealed record Plan(IReadOnlyList<BenchCell> Cells, IReadOnlyList<BenchDia
 public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
 {
     public const string DefaultConverter = "envelope";
+
+    /// <summary>Only read (a data set's cached snapshot commit); the planner never downloads.</summary>
+    private readonly Endpoints.HfModelCache _hf = new(options.Environment);
 
     public Plan Plan(IReadOnlyList<DeclaredItem> models, IReadOnlyList<DeclaredItem> suites, IReadOnlyList<DeclaredItem> endpoints)
     {
@@ -126,10 +131,11 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                 diagnostics.Add(BenchDiagnostic.Error("Endpoint.NoModelFile", endpoint, name));
                 continue;
             }
-            // A File that exists locally is hashed into the fingerprint; otherwise it names a file inside the
-            // model's repository (resolved by the harness), and its name alone identifies it.
-            string? file = item.Get("File") is { } f && File.Exists(Path.Combine(options.ProjectDirectory, f))
-                ? Path.GetFullPath(Path.Combine(options.ProjectDirectory, f))
+            // A File that exists locally (a weights file, or a model folder such as an MLX conversion) is hashed into the
+            // fingerprint; otherwise it names a file inside the model's repository (resolved by the harness), and its
+            // name alone identifies it.
+            string? file = item.Get("File") is { } f && Path.Combine(options.ProjectDirectory, f) is var local && (File.Exists(local) || Directory.Exists(local))
+                ? Path.GetFullPath(local)
                 : item.Get("File");
             specs.Add(new ModelSpec(name, item.Name, item.Get("Revision"), item.Get("Quantization"), file, endpoint, Sorted(item.Metadata)));
         }
@@ -182,7 +188,10 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                     models.Count == 0 ? "none" : string.Join(", ", models.Select(m => m.Name))));
 
             if (diagnostics.Count > before) continue;
-            string[] data = SplitList(item.Get("Data")).Select(d => Path.GetFullPath(Path.Combine(options.ProjectDirectory, d))).ToArray();
+            var missing = new List<(string Key, string Entry, string Path)>();
+            string[] data = SuiteInputs.Resolve(item, options.ProjectDirectory, _hf, missing);
+            foreach ((string key, string entry, string path) in missing)
+                diagnostics.Add(BenchDiagnostic.Warning("Items.DataMissing", item.Name, key, entry, path));
             specs.Add(new SuiteSpec(item.Name, category ?? item.Name, harness!.ToLowerInvariant(), command, converter.ToLowerInvariant(), timeout, data, Sorted(item.Metadata)));
         }
         return specs;

@@ -50,6 +50,18 @@ public sealed partial class HfModelCache
         return File.Exists(path) ? path : null;
     }
 
+    /// <summary>The commit a data set repository's <paramref name="revision"/> (a branch, tag or commit) resolves to in
+    /// the cache, when its snapshot is there; else null. Never touches the network.</summary>
+    public string? CachedDatasetCommit(string repoId, string revision)
+    {
+        string repo = Path.Combine(CacheDirectory, "datasets--" + repoId.Replace("/", "--", StringComparison.Ordinal));
+        string? commit = IsCommit(revision) ? revision : ReadRef(repo, revision);
+        return commit is not null && Directory.Exists(Path.Combine(repo, "snapshots", commit)) ? commit : null;
+    }
+
+    /// <summary>True for a full (40 hex digit) commit hash.</summary>
+    public static bool IsCommitHash(string? revision) => IsCommit(revision);
+
     /// <summary>The local path of the file, downloading it into the cache when needed and allowed.</summary>
     public async Task<string> ResolveAsync(string repoId, string file, string? revision, CancellationToken cancellationToken)
     {

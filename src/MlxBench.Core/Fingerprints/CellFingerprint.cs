@@ -46,7 +46,8 @@ public static class CellFingerprint
             {
                 ["name"] = suite.Name,
                 ["metadata"] = ToJson(suite.Metadata, s_selectionOnlyMetadata),
-                ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
+                ["data_sha256"] = new JsonArray(suite.DataFiles.Select(f => (JsonNode?)JsonValue.Create(
+                    SuiteInputs.IsReference(f) ? f : File.Exists(f) ? hashes.HashOf(f) : "missing:" + f)).ToArray()),
             },
             // A managed endpoint's URL is a random port chosen when it starts: its identity is what starts it (its
             // metadata: Server or Command and their settings), with the model already identified above.
@@ -54,8 +55,15 @@ public static class CellFingerprint
                 : endpoint.IsManaged ? new JsonObject { ["managed"] = true, ["metadata"] = ToJson(endpoint.Metadata) }
                 : new JsonObject { ["base_url"] = endpoint.BaseUrl, ["metadata"] = ToJson(endpoint.Metadata) },
         };
+        // Only a model given as a folder has this key, so every other fingerprint keeps its established form.
+        if (model.File is { } folder && Directory.Exists(folder))
+            document["model"]!["folder_sha256"] = FolderHash(folder, hashes);
         return CanonicalJson.Serialize(document);
     }
+
+    /// <summary>A model folder's content: every file's relative path and SHA-256 (each cached by size and time).</summary>
+    private static JsonObject FolderHash(string folder, FileHashCache hashes) =>
+        new(Models.ModelFolder.Files(folder).Select(f => new KeyValuePair<string, JsonNode?>(f, hashes.HashOf(Path.Combine(folder, f)))));
 
     public static string Hash(string canonical) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
 

@@ -86,7 +86,8 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
             throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, converter.Kind, output.RawResultPath, $"{e.GetType().Name}: {e.Message}"));
         }
         envelope.ModelRevision ??= cell.Model.Revision;
-        envelope.Quantization ??= cell.Model.Quantization;
+        envelope.Quantization ??= cell.Model.Quantization
+            ?? (cell.Model.File is { } folder && Directory.Exists(folder) ? Models.ModelFolder.Quantization(folder) : null);
         if (envelope.Results.Count == 0)
             progress.Report(BenchDiagnostic.Warning("Cell.NoResults", cell.Id, converter.Kind, output.RawResultPath));
         return envelope;

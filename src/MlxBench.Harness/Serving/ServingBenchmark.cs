@@ -116,6 +116,7 @@ public sealed class ServingBenchmark(ServingOptions options, string baseUrl, str
                 Warn(BenchDiagnostic.Warning("Serving.TokenIdsRejected", baseUrl, failure));
                 (prompts, mode) = await ToTextAsync(client, prompts, cancellationToken).ConfigureAwait(false);
             }
+            else if (options.Api == ServingApi.Chat) (prompts, mode) = await ToChatTextAsync(client, prompts, cancellationToken).ConfigureAwait(false);
             else (prompts, mode) = await ToTextAsync(client, prompts, cancellationToken).ConfigureAwait(false);
         }
 
@@ -131,6 +132,23 @@ public sealed class ServingBenchmark(ServingOptions options, string baseUrl, str
         if (await DetokenizeAsync(client, prompts, cancellationToken).ConfigureAwait(false) is { } text) return (text, PromptModes.Detokenized);
         Warn(BenchDiagnostic.Warning("Serving.ApproximatePrompts", baseUrl));
         return (Synthesize(SyntheticPrompts.WordPool).Select(SyntheticPrompts.AsWords).ToArray(), PromptModes.Words);
+    }
+
+    /// <summary>
+    /// Chat prompts: the ids' text, cut or extended until the server counts the intended input tokens for the whole
+    /// chat request (template included); plain detokenized text, with a warning, when it cannot count chat messages.
+    /// </summary>
+    private async Task<(ServingPrompt[] Prompts, string Mode)> ToChatTextAsync(ServingClient client, ServingPrompt[] prompts, CancellationToken cancellationToken)
+    {
+        if (await new PromptAligner(client, model, chat: true).AlignAsync(prompts, cancellationToken).ConfigureAwait(false) is { } aligned)
+        {
+            AlignmentSummary a = aligned.Summary;
+            _log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"serving: chat prompts aligned to the server's count (chat template included): {a.Counted} tokens for {a.Intended} intended, {a.Exact} of {a.Prompts} exact, at most {a.MaxOff} off"));
+            return (aligned.Prompts, PromptModes.Detokenized);
+        }
+        Warn(BenchDiagnostic.Warning("Serving.ChatNotAligned", baseUrl));
+        return await ToTextAsync(client, prompts, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -179,14 +197,18 @@ public sealed class ServingBenchmark(ServingOptions options, string baseUrl, str
         return failed ? null : prompts.Select(p => texts.GetValueOrDefault(p, p)).ToArray();
     }
 
-    /// <summary>Counts user text prompts with the server's tokenizer when it has one, so client and server counts can be compared.</summary>
+    /// <summary>Counts user text prompts with the server's tokenizer when it has one, so client and server counts can be
+    /// compared; for chat, as the server counts the whole request (its chat template around the message).</summary>
     private async Task<ServingPrompt[]> CountTextTokensAsync(ServingClient client, ServingPrompt[] prompts, CancellationToken cancellationToken)
     {
         var counts = new Dictionary<string, int>();
         foreach (string text in prompts.Where(p => p.Text is not null && p.PromptTokens < 0).Select(p => p.Text!).Distinct())
         {
-            if (await client.TryTokenizeAsync(model, text, cancellationToken).ConfigureAwait(false) is not { } tokens) return prompts;
-            counts[text] = tokens.Length;
+            int? count = options.Api == ServingApi.Chat
+                ? await client.TryCountPromptAsync(model, text, chat: true, cancellationToken).ConfigureAwait(false)
+                : (await client.TryTokenizeAsync(model, text, cancellationToken).ConfigureAwait(false))?.Length;
+            if (count is not { } n) return prompts;
+            counts[text] = n;
         }
         return prompts.Select(p => p.Text is { } t && counts.TryGetValue(t, out int n) ? p with { PromptTokens = n } : p).ToArray();
     }

@@ -57,10 +57,11 @@ internal static class ChatCompletionsEndpoint
                 Stop = g.Stop,
                 IgnoreEos = g.IgnoreEos,
                 Cancellation = http.RequestAborted,
+                Stream = g.Stream,
             });
             choices.Add(new ChoiceResult(j, 0));
         }
-        foreach (SequenceJob job in jobs) scheduler.Submit(job);
+        scheduler.Submit(jobs);
 
         string id = $"chatcmpl-{Guid.NewGuid():N}";
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -215,12 +216,15 @@ internal static class ChatCompletionsEndpoint
                 case TokenGenerated t:
                     yield return Chunk(choice, null, delta, t, null);
                     break;
-                case SequenceFinished:
-                    if (delta.Length > 0) yield return Chunk(choice, null, delta, null, null);
-                    yield return Chunk(choice, null, null, null, choices[choice].Finish == FinishReason.Stop ? "stop" : "length");
+                case SequenceFinished f:
+                    // The last token and the finish reason in one chunk (as vLLM sends them): one chunk per token.
+                    yield return Chunk(choice, null, f.Last is not null || delta.Length > 0 ? delta : null, f.Last, choices[choice].Finish == FinishReason.Stop ? "stop" : "length");
                     break;
             }
         }
+        // Every token has been sent (inline, by the engine thread); what is left (usage, [DONE], ending the response and
+        // perhaps reading the connection's next request) is done on the thread pool, not while other streams wait.
+        await Task.Yield();
         if (includeUsage)
         {
             buffer.ResetWrittenCount();

@@ -34,6 +34,7 @@ internal sealed class ChoiceResult(int index, int promptIndex)
                 Text.Append(t.Text);
                 return t.Text;
             case SequenceFinished f:
+                if (f.Last is { } last) Tokens.Add(last);
                 Text.Append(f.Text);
                 Finish = f.Reason;
                 PromptTokens = f.PromptTokens;
@@ -60,7 +61,9 @@ internal static class JobEvents
             await foreach (SequenceEvent e in jobs[0].Events.ReadAllAsync(cancellationToken)) yield return (0, e);
             yield break;
         }
-        var merged = Channel.CreateUnbounded<(int, SequenceEvent)>(new UnboundedChannelOptions { SingleReader = true });
+        // Streamed jobs hand their events on inline (see SequenceJob.Stream), so the merged reader writes inline too.
+        bool inline = jobs[0].Stream;
+        var merged = Channel.CreateUnbounded<(int, SequenceEvent)>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = inline });
         int remaining = jobs.Count;
         for (int i = 0; i < jobs.Count; i++)
         {

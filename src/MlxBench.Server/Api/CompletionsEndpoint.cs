@@ -53,11 +53,12 @@ internal static class CompletionsEndpoint
                     Stop = g.Stop,
                     IgnoreEos = g.IgnoreEos,
                     Cancellation = http.RequestAborted,
+                    Stream = g.Stream,
                 });
                 choices.Add(new ChoiceResult(choices.Count, p));
             }
         }
-        foreach (SequenceJob job in jobs) scheduler.Submit(job);
+        scheduler.Submit(jobs);
 
         var response = new ResponseInfo($"cmpl-{Guid.NewGuid():N}", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.ModelId, echo, logprobs is not null);
         if (g.Stream)
@@ -243,11 +244,10 @@ internal static class CompletionsEndpoint
                 string echo = info.Echo && !sentEcho[choice] ? EchoText(prompt, model) : "";
                 w.WriteString("text", echo + delta);
                 w.WritePropertyName("logprobs");
-                if (info.Logprobs && (e is TokenGenerated || echo.Length > 0 || (info.Echo && !sentEcho[choice])))
-                {
-                    IReadOnlyList<TokenGenerated> tokens = e is TokenGenerated t ? [t] : [];
-                    WriteLogprobs(w, c, info.Echo && !sentEcho[choice] ? prompt : null, model, tokens, offsets[choice]);
-                }
+                // One event per generated token: a TokenGenerated, or the SequenceFinished that carries the last one.
+                TokenGenerated? token = e switch { TokenGenerated t => t, SequenceFinished f => f.Last, _ => null };
+                if (info.Logprobs && (token is not null || (info.Echo && !sentEcho[choice])))
+                    WriteLogprobs(w, c, info.Echo && !sentEcho[choice] ? prompt : null, model, token is null ? [] : [token], offsets[choice]);
                 else w.WriteNullValue();
                 sentEcho[choice] = true;
                 if (e is SequenceFinished) w.WriteString("finish_reason", Reason(c.Finish));
@@ -259,6 +259,9 @@ internal static class CompletionsEndpoint
             }
             yield return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
         }
+        // Every token has been sent (inline, by the engine thread); what is left (usage, [DONE], ending the response and
+        // perhaps reading the connection's next request) is done on the thread pool, not while other streams wait.
+        await Task.Yield();
         if (includeUsage)
         {
             buffer.ResetWrittenCount();

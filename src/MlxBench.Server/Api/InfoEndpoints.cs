@@ -141,6 +141,8 @@ internal static class InfoEndpoints
             Metric("generation_tokens_total", "counter", c.GeneratedTokens, "Tokens generated.");
             Metric("decode_steps_total", "counter", c.DecodeSteps, "Engine decode calls.");
             Metric("batch_sequences_max", "gauge", c.MaxSequencesPerStep, "Most sequences decoded in one step.");
+            Metric("decode_seconds_total", "counter", c.DecodeTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in mlxb_decode.");
+            Metric("step_seconds_total", "counter", c.StepTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in steps (decode, sampling, scoring, handing events on).");
             Metric("requests_running", "gauge", c.Running, "Sequences holding a KV slot.");
             Metric("requests_waiting", "gauge", c.Waiting, "Sequences waiting for a slot.");
             Metric("sequences_cancelled_total", "counter", c.Cancelled, "Sequences dropped because their client went away.");

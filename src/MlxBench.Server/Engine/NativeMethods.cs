@@ -106,6 +106,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "mlxb_seq_copy")] public static partial int SeqCopy(nint context, int source, int destination, int count);
 
     [LibraryImport(Library, EntryPoint = "mlxb_decode")] public static partial int Decode(nint context, MlxbBatch* batch);
+    [LibraryImport(Library, EntryPoint = "mlxb_get_logits")] public static partial float* GetLogits(nint context, int row);
+    [LibraryImport(Library, EntryPoint = "mlxb_get_logprobs")]
+    public static partial int GetLogprobs(nint context, int row, float* logprobs, int capacity);
     [LibraryImport(Library, EntryPoint = "mlxb_get_token_logprob")]
     public static partial int GetTokenLogprob(nint context, int row, int token, float* logprob);
     [LibraryImport(Library, EntryPoint = "mlxb_get_top_logprobs")]

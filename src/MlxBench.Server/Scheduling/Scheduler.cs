@@ -27,6 +27,8 @@ internal sealed class SchedulerCounters
     public long GeneratedTokens;
     public long DecodeSteps;
     public long MaxSequencesPerStep;
+    public long DecodeTicks;
+    public long StepTicks;
     public long Completed;
     public long Cancelled;
     public int Running;
@@ -51,7 +53,7 @@ internal sealed unsafe class Scheduler : IDisposable
     private readonly nint _context;
     private readonly Slot[] _slots;
     private readonly int _nCtx, _nBatch, _maxLogprobs;
-    private readonly ConcurrentQueue<SequenceJob> _incoming = new();
+    private readonly ConcurrentQueue<SequenceJob[]> _incoming = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly List<Active> _waiting = [];
     private readonly List<Active> _running = [];
@@ -65,6 +67,7 @@ internal sealed unsafe class Scheduler : IDisposable
     private readonly (Active Job, int PromptIndex)[] _bOwner;
     private readonly int[] _topTokens;
     private readonly float[] _topLogprobs;
+    private readonly float[] _rowLogprobs;
 
     public Scheduler(EngineModel model, SchedulerOptions options)
     {
@@ -90,6 +93,7 @@ internal sealed unsafe class Scheduler : IDisposable
         _bOwner = new (Active, int)[_nBatch];
         _topTokens = new int[_maxLogprobs + 1];
         _topLogprobs = new float[_maxLogprobs + 1];
+        _rowLogprobs = new float[model.VocabSize];
         _thread = new Thread(Run) { IsBackground = true, Name = "mlxbench-engine" };
         _thread.Start();
     }
@@ -101,13 +105,23 @@ internal sealed unsafe class Scheduler : IDisposable
     public SchedulerCounters Counters { get; } = new();
 
     /// <summary>Queues a job; its events arrive on <see cref="SequenceJob.Events"/>. Thread-safe.</summary>
-    public void Submit(SequenceJob job)
+    public void Submit(SequenceJob job) => Submit([job]);
+
+    /// <summary>
+    /// Queues the jobs of one request (its prompts, times <c>n</c>). When their prompts share a prefix they are
+    /// scheduled as a group: the prefix is computed once, then every member forks it and their continuations are
+    /// decoded together. Thread-safe.
+    /// </summary>
+    public void Submit(IReadOnlyList<SequenceJob> jobs)
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
-        if (job.Prompt.Length == 0 || job.Prompt.Length > _nCtx || job.Logprobs > _maxLogprobs)
-            throw new ArgumentException("the job was not validated against the context size and logprob limit", nameof(job));
-        if (job.Cancellation.CanBeCanceled) job.WakeOnCancel = job.Cancellation.Register(static s => ((SemaphoreSlim)s!).Release(), _wake);
-        _incoming.Enqueue(job);
+        foreach (SequenceJob job in jobs)
+        {
+            if (job.Prompt.Length == 0 || job.Prompt.Length > _nCtx || job.Logprobs > _maxLogprobs)
+                throw new ArgumentException("the job was not validated against the context size and logprob limit", nameof(jobs));
+            if (job.Cancellation.CanBeCanceled) job.WakeOnCancel = job.Cancellation.Register(static s => ((SemaphoreSlim)s!).Release(), _wake);
+        }
+        _incoming.Enqueue(jobs.ToArray());
         _wake.Release();
     }
 
@@ -124,7 +138,7 @@ internal sealed unsafe class Scheduler : IDisposable
     {
         while (!_stopping)
         {
-            while (_incoming.TryDequeue(out SequenceJob? job)) _waiting.Add(new Active(job, new TextAssembler(job.Stop)));
+            while (_incoming.TryDequeue(out SequenceJob[]? jobs)) Enqueue(jobs);
             DropCancelled();
             Admit();
             Counters.Running = _running.Count;
@@ -136,7 +150,9 @@ internal sealed unsafe class Scheduler : IDisposable
             }
             try
             {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
                 Step();
+                Counters.StepTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
             }
             catch (Exception e)
             {
@@ -145,7 +161,25 @@ internal sealed unsafe class Scheduler : IDisposable
             }
         }
         foreach (Active a in _running.Concat(_waiting).ToArray()) Fail(a, "the server is shutting down");
-        while (_incoming.TryDequeue(out SequenceJob? job)) Complete(job);
+        while (_incoming.TryDequeue(out SequenceJob[]? jobs))
+            foreach (SequenceJob job in jobs) Complete(job);
+    }
+
+    /// <summary>Makes the jobs of one request waiting sequences, grouped when their prompts share a long prefix.</summary>
+    private void Enqueue(SequenceJob[] jobs)
+    {
+        var members = jobs.Select(j => new Active(j, new TextAssembler(j.Stop))).ToList();
+        if (members.Count > 1)
+        {
+            int shared = jobs[0].Prompt.Length;
+            foreach (SequenceJob j in jobs.Skip(1)) shared = Math.Min(shared, jobs[0].Prompt.AsSpan().CommonPrefixLength(j.Prompt));
+            if (shared >= DeferGain)
+            {
+                var group = new Group(members, shared);
+                foreach (Active m in members) m.Group = group;
+            }
+        }
+        _waiting.AddRange(members);
     }
 
     private void DropCancelled()
@@ -153,8 +187,10 @@ internal sealed unsafe class Scheduler : IDisposable
         for (int i = _waiting.Count - 1; i >= 0; i--)
             if (_waiting[i].Job.Cancellation.IsCancellationRequested)
             {
-                Complete(_waiting[i].Job);
+                Active a = _waiting[i];
+                Complete(a.Job);
                 _waiting.RemoveAt(i);
+                Unwait(a);
                 Counters.Cancelled++;
             }
         foreach (Active a in _running.ToArray())
@@ -173,19 +209,91 @@ internal sealed unsafe class Scheduler : IDisposable
         for (int w = 0; w < _waiting.Count; w++)
         {
             Active a = _waiting[w];
-            Slot? free = null;
-            foreach (Slot s in _slots)
-                if (s.Owner is null) { free = s; break; }
-            if (free is null) return;
-
-            (Slot? source, int reuse) = BestCachedPrefix(a.Job);
-            if (ShouldWaitForRunningPrefix(a.Job, reuse)) continue;
-
-            Slot target = source is { Owner: null } ? source : LeastRecentlyUsedFree();
-            Bind(a, target, source, reuse);
+            // Once no slot is free, only members of groups already running (into their reserved slots) can start;
+            // they must not wait behind anyone, or their group would hold its reservations forever.
+            bool needsFreeSlot = a.Group is not { Leader: not null };
+            if (needsFreeSlot && FreeSlot() is null) continue;
+            bool admitted = a.Group is { } g ? AdmitGroupMember(a, g) : AdmitAlone(a);
+            if (!admitted) continue;
             _waiting.RemoveAt(w--);
             _running.Add(a);
+            Unwait(a);
         }
+    }
+
+    private bool AdmitAlone(Active a)
+    {
+        (Slot? source, int reuse) = BestCachedPrefix(a.Job);
+        if (ShouldWaitForRunningPrefix(a.Job, reuse)) return false;
+        Slot target = source is { Owner: null, ReservedFor: null } ? source : LeastRecentlyUsedFree()!;
+        Bind(a, target, source, reuse, null);
+        return true;
+    }
+
+    /// <summary>
+    /// A group's first member to be admitted leads: it reserves as many free slots as the group has members (at least
+    /// one, at most what is free) and computes the shared prefix (for scored prompts it evaluates the prefix's last
+    /// position itself, whose logits give every member's first own token). The others wait until the prefix is in the
+    /// leader's slot, then fork it into the group's reserved slots, so their continuations are decoded together in one
+    /// step; members beyond the reserved slots take a slot as soon as a member frees one (in place: it still holds the
+    /// prefix). Other requests never take a group's reserved slots, and a group always holds at least one, so every
+    /// group progresses.
+    /// </summary>
+    private bool AdmitGroupMember(Active a, Group g)
+    {
+        if (g.Leader is null)
+        {
+            (Slot? source, int reuse) = BestCachedPrefix(a.Job);
+            // The leader evaluates position SharedLength - 1: that row scores every member's token at SharedLength.
+            if (a.Job.ScorePrompt) reuse = Math.Min(reuse, g.SharedLength - 1);
+            Slot target = source is { Owner: null, ReservedFor: null } ? source : LeastRecentlyUsedFree()!;
+            g.Reserve(target);
+            foreach (Slot s in _slots)
+                if (g.Reserved.Count < g.Members.Count && s.Owner is null && s.ReservedFor is null) g.Reserve(s);
+            g.Leader = a;
+            Bind(a, target, source, reuse, null);
+            if (a.PromptPos >= g.SharedLength) g.PrefixReady = true;
+            return true;
+        }
+        if (!g.PrefixReady) return false;
+        Slot? free = g.Reserved.FirstOrDefault(s => s.Owner is null);
+        if (free is null) return false;
+        (Slot? from, int reused) = BestCachedPrefix(a.Job);
+        TokenLogprob? fork = null;
+        if (g.ForkEntries.TryGetValue(a, out TokenLogprob? entry) && reused < g.SharedLength
+            && g.Reserved.FirstOrDefault(s => HoldsScoredPrefix(s, a.Job, g.SharedLength)) is { } holder)
+        {
+            (from, reused, fork) = (holder, g.SharedLength, entry);
+        }
+        // In place when the source is one of the group's free slots (it holds the prefix); else a copy into one.
+        Bind(a, from is { Owner: null } && from.ReservedFor == g ? from : free, from, reused, fork);
+        return true;
+    }
+
+    /// <summary>True when <paramref name="slot"/> holds the first <paramref name="length"/> tokens of the job's prompt,
+    /// with the log-probabilities it needs recorded for each of them.</summary>
+    private static bool HoldsScoredPrefix(Slot slot, SequenceJob job, int length)
+    {
+        if (slot.Length < length || !job.Prompt.AsSpan(0, length).SequenceEqual(slot.Tokens.AsSpan(0, length))) return false;
+        int needed = Math.Max(job.Logprobs, 0);
+        for (int p = 1; p < length; p++)
+            if (slot.RecordCount[p] < needed) return false;
+        return true;
+    }
+
+    /// <summary>A sequence left the waiting list (admitted or dropped): once a group has no one waiting, its spare
+    /// reserved slots go back to everyone.</summary>
+    private void Unwait(Active a)
+    {
+        if (a.Group is not { } g) return;
+        if (--g.Waiting == 0) g.ReleaseReservations();
+    }
+
+    private Slot? FreeSlot()
+    {
+        foreach (Slot s in _slots)
+            if (s.Owner is null && s.ReservedFor is null) return s;
+        return null;
     }
 
     /// <summary>The slot whose cache covers the longest usable prefix of the job's prompt, and how many positions of it
@@ -234,15 +342,17 @@ internal sealed unsafe class Scheduler : IDisposable
         return false;
     }
 
-    private Slot LeastRecentlyUsedFree()
+    private Slot? LeastRecentlyUsedFree()
     {
         Slot? pick = null;
         foreach (Slot s in _slots)
-            if (s.Owner is null && (pick is null || s.LastUsed < pick.LastUsed)) pick = s;
-        return pick!;
+            if (s.Owner is null && s.ReservedFor is null && (pick is null || s.LastUsed < pick.LastUsed)) pick = s;
+        return pick;
     }
 
-    private void Bind(Active a, Slot target, Slot? source, int reuse)
+    /// <param name="fork">For a group member that starts right after the shared prefix: the log-probability of its token
+    /// there, computed from the leader's row (so it need not evaluate the prefix's last position again).</param>
+    private void Bind(Active a, Slot target, Slot? source, int reuse, TokenLogprob? fork)
     {
         if (source is not null && source != target && reuse > 0)
         {
@@ -259,6 +369,7 @@ internal sealed unsafe class Scheduler : IDisposable
         // entry is valid and matches, and it keeps the entry at `reuse` when it matched).
         bool keepEntryAtReuse = a.Job.ScorePrompt && reuse > 0;
         target.InvalidateRecordsFrom(keepEntryAtReuse ? reuse + 1 : reuse);
+        if (fork is not null) target.Store(reuse, fork);
         target.Owner = a;
         a.Slot = target;
         a.PromptPos = reuse;
@@ -320,7 +431,9 @@ internal sealed unsafe class Scheduler : IDisposable
         fixed (sbyte* want = _bWant)
         {
             var batch = new MlxbBatch { NTokens = n, Tokens = tokens, SeqIds = seqs, Pos = null, WantLogits = want };
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             int status = NativeMethods.Decode(_context, &batch);
+            Counters.DecodeTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
             EngineException.ThrowIfFailed(status, "mlxb_decode");
             if (status == (int)MlxbStatus.ContextFull)
                 throw new EngineException("mlxb_decode", status, NativeMethods.LastErrorMessage());
@@ -340,6 +453,7 @@ internal sealed unsafe class Scheduler : IDisposable
                 a.PromptPos = p + 1;
                 if (a.Job.ScorePrompt && p + 1 < a.Job.Prompt.Length) Record(slot, i, p + 1, a.Job.Prompt[p + 1], a.Job.Logprobs);
                 else if (p + 1 < slot.RecordCount.Length) slot.RecordCount[p + 1] = -1;
+                if (a.Group is { } g && g.Leader == a && p == g.SharedLength - 1) PrefixComputed(g, i);
                 if (p == a.Job.Prompt.Length - 1) PromptDone(a, i);
             }
             else Generate(a, i);
@@ -347,6 +461,16 @@ internal sealed unsafe class Scheduler : IDisposable
         FinishPending();
         foreach (Active a in _running) a.Slot!.LastUsed = _tick;
         _tick++;
+    }
+
+    /// <summary>The group's shared prefix is in its leader's slot: batch row <paramref name="row"/> (its last position)
+    /// scores every scored member's first own token, and the members may fork it.</summary>
+    private void PrefixComputed(Group g, int row)
+    {
+        foreach (Active m in g.Members)
+            if (m != g.Leader && m.Job.ScorePrompt && m.Job.Prompt.Length > g.SharedLength)
+                g.ForkEntries[m] = LogprobOf(row, m.Job.Prompt[g.SharedLength], Math.Max(m.Job.Logprobs, 0));
+        g.PrefixReady = true;
     }
 
     private void PromptDone(Active a, int row)
@@ -372,31 +496,59 @@ internal sealed unsafe class Scheduler : IDisposable
         TokenLogprob? logprob = a.Job.Logprobs >= 0 ? LogprobOf(row, token, a.Job.Logprobs) : null;
         a.Generated++;
         Counters.GeneratedTokens++;
+        // Every generated token is one event and one unit of usage, end-of-generation tokens included (as vLLM
+        // counts them): the token that ends the sequence travels in its SequenceFinished, not in an event of its own.
         if (!a.Job.IgnoreEos && _model.IsEndOfGeneration(token))
         {
+            a.FinalToken = new TokenGenerated(token, "", logprob);
             a.PendingFinish = FinishReason.Stop;
             return;
         }
         string text = a.Text.Add(_model.Piece(token));
-        a.Job.Channel.Writer.TryWrite(new TokenGenerated(token, text, logprob));
-        if (a.Text.Stopped) a.PendingFinish = FinishReason.Stop;
-        else if (a.Generated >= a.Job.MaxTokens || a.Slot!.Length >= _nCtx) a.PendingFinish = FinishReason.Length;
-        else a.LastToken = token;
+        FinishReason? finish = a.Text.Stopped ? FinishReason.Stop
+            : a.Generated >= a.Job.MaxTokens || a.Slot!.Length >= _nCtx ? FinishReason.Length
+            : null;
+        if (finish is null)
+        {
+            a.Job.Channel.Writer.TryWrite(new TokenGenerated(token, text, logprob));
+            a.LastToken = token;
+            return;
+        }
+        a.FinalToken = new TokenGenerated(token, text, logprob);
+        a.PendingFinish = finish;
     }
 
+    /// <summary>
+    /// The log-probability of <paramref name="token"/> at batch row <paramref name="row"/> and the row's
+    /// <paramref name="top"/> most likely tokens. One log-softmax per row (<c>mlxb_get_logprobs</c>, whose values are
+    /// bit-identical to <c>mlxb_get_token_logprob</c>'s and <c>mlxb_get_top_logprobs</c>'s) instead of one per call:
+    /// the engine computes it over the whole vocabulary, and a scored prompt needs it at every position. The top
+    /// tokens are ranked on the raw logits exactly as <c>mlxb_get_top_logprobs</c> ranks them (ties: lower id first).
+    /// </summary>
     private TokenLogprob LogprobOf(int row, int token, int top)
     {
-        float chosen;
-        EngineException.ThrowIfFailed(NativeMethods.GetTokenLogprob(_context, row, token, &chosen), "mlxb_get_token_logprob");
+        fixed (float* lp = _rowLogprobs)
+            EngineException.ThrowIfFailed(NativeMethods.GetLogprobs(_context, row, lp, _rowLogprobs.Length), "mlxb_get_logprobs");
         int got = 0;
         if (top > 0)
-            fixed (int* t = _topTokens)
-            fixed (float* l = _topLogprobs)
+        {
+            float* logits = NativeMethods.GetLogits(_context, row);
+            if (logits is null) throw new EngineException("mlxb_get_logits", (int)MlxbStatus.ErrArg, "a scored row has no logits");
+            int k = Math.Min(top, _rowLogprobs.Length);
+            for (int t = 0; t < _rowLogprobs.Length; t++)
             {
-                got = NativeMethods.GetTopLogprobs(_context, row, top, t, l);
-                EngineException.ThrowIfFailed(got, "mlxb_get_top_logprobs");
+                if (got == k && !(logits[t] > logits[_topTokens[got - 1]])) continue;
+                int j = got < k ? got++ : k - 1;
+                while (j > 0 && logits[t] > logits[_topTokens[j - 1]])
+                {
+                    _topTokens[j] = _topTokens[j - 1];
+                    j--;
+                }
+                _topTokens[j] = t;
             }
-        return new TokenLogprob(token, chosen, _topTokens.AsSpan(0, got).ToArray(), _topLogprobs.AsSpan(0, got).ToArray());
+            for (int j = 0; j < got; j++) _topLogprobs[j] = _rowLogprobs[_topTokens[j]];
+        }
+        return new TokenLogprob(token, _rowLogprobs[token], _topTokens.AsSpan(0, got).ToArray(), _topLogprobs.AsSpan(0, got).ToArray());
     }
 
     /// <summary>Stores the log-probability of <paramref name="token"/> at <paramref name="position"/> (from the logits of
@@ -418,7 +570,8 @@ internal sealed unsafe class Scheduler : IDisposable
         string tail = a.Text.Finish();
         if (a.Text.Stopped) reason = FinishReason.Stop;
         Release(a);
-        a.Job.Channel.Writer.TryWrite(new SequenceFinished(tail, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
+        string text = a.FinalToken is { } last ? last.Text + tail : tail;
+        a.Job.Channel.Writer.TryWrite(new SequenceFinished(a.FinalToken, text, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
         Complete(a.Job);
         Counters.Completed++;
     }
@@ -450,12 +603,45 @@ internal sealed unsafe class Scheduler : IDisposable
             slot.Owner = null;
             slot.LastUsed = _tick;
         }
+        // A leader gone before its prefix was computed (cancelled, failed): the next member to be admitted leads.
+        if (a.Group is { } g && g.Leader == a && !g.PrefixReady)
+        {
+            g.Leader = null;
+            g.ReleaseReservations();
+        }
         _running.Remove(a);
+    }
+
+    /// <summary>The jobs of one request whose prompts share <see cref="SharedLength"/> leading tokens.</summary>
+    private sealed class Group(List<Active> members, int sharedLength)
+    {
+        public List<Active> Members { get; } = members;
+        public int SharedLength { get; } = sharedLength;
+        public int Waiting = members.Count;
+        public Active? Leader;
+        /// <summary>The leader's slot holds the shared prefix (and <see cref="ForkEntries"/> are filled).</summary>
+        public bool PrefixReady;
+        /// <summary>Per scored member: its token right after the prefix, scored from the leader's row.</summary>
+        public readonly Dictionary<Active, TokenLogprob> ForkEntries = [];
+        public readonly List<Slot> Reserved = [];
+
+        public void Reserve(Slot slot)
+        {
+            slot.ReservedFor = this;
+            Reserved.Add(slot);
+        }
+
+        public void ReleaseReservations()
+        {
+            foreach (Slot s in Reserved) s.ReservedFor = null;
+            Reserved.Clear();
+        }
     }
 
     /// <summary>A job the engine thread is working on.</summary>
     private sealed class Active(SequenceJob job, TextAssembler text)
     {
+        public Group? Group;
         public SequenceJob Job { get; } = job;
         public TextAssembler Text { get; } = text;
         public Slot? Slot;
@@ -465,6 +651,8 @@ internal sealed unsafe class Scheduler : IDisposable
         public int LastToken;
         public nint Sampler;
         public FinishReason? PendingFinish;
+        /// <summary>The token that ended the sequence, sent with its SequenceFinished.</summary>
+        public TokenGenerated? FinalToken;
         public bool Done;
         public bool InPrefill => PromptPos < Job.Prompt.Length;
     }
@@ -475,6 +663,8 @@ internal sealed unsafe class Scheduler : IDisposable
     {
         public int Id { get; } = id;
         public Active? Owner;
+        /// <summary>Kept for the waiting members of a group: no one else takes it, even when free.</summary>
+        public Group? ReservedFor;
         public long LastUsed = -1;
         public int Length;
         public readonly int[] Tokens = new int[nCtx];

@@ -25,8 +25,31 @@ internal sealed class SequenceJob
 
     internal CancellationTokenRegistration WakeOnCancel { get; set; }
 
-    internal Channel<SequenceEvent> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<SequenceEvent>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+    /// <summary>
+    /// A streamed job's events are written to its client by the engine thread itself, synchronously, right after the
+    /// step that produced them: the channel runs the reader's continuation (the SSE writer) inline, and the transport
+    /// sends inline (Kestrel's inline scheduling), so each step's token reaches the socket before the next step starts,
+    /// however busy the machine's other cores are. Only a client that stops reading (a flush that cannot complete at
+    /// once) moves its writer to the thread pool; the engine thread never waits for a client. Non-streamed jobs are
+    /// read on the thread pool: their responses are built once, at the end, and can be large.
+    /// </summary>
+    public bool Stream
+    {
+        get => _stream;
+        init
+        {
+            _stream = value;
+            _channel = CreateChannel(value);
+        }
+    }
+
+    private readonly bool _stream;
+    private readonly Channel<SequenceEvent> _channel = CreateChannel(synchronous: false);
+
+    internal Channel<SequenceEvent> Channel => _channel;
+
+    private static Channel<SequenceEvent> CreateChannel(bool synchronous) => System.Threading.Channels.Channel.CreateUnbounded<SequenceEvent>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = synchronous });
 
     /// <summary>What the scheduler reports for this job, in order, ending with <see cref="SequenceFinished"/> or
     /// <see cref="SequenceFailed"/> (or just completion, when the job was cancelled).</summary>
@@ -46,7 +69,10 @@ internal sealed record TokenGenerated(int Token, string Text, TokenLogprob? Logp
 
 internal enum FinishReason { Stop, Length }
 
-/// <summary>The end of a sequence: the last released text, why it ended, and its token counts.</summary>
-internal sealed record SequenceFinished(string Text, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens) : SequenceEvent;
+/// <summary>The end of a sequence: the token that ended it (null when none did: <c>max_tokens</c> 0), the text released
+/// at the end (that token's and whatever was held back), why it ended, and its token counts. Each generated token is
+/// exactly one <see cref="TokenGenerated"/> or the <see cref="Last"/> token, so a stream has one event per token and
+/// <see cref="CompletionTokens"/> equals their number.</summary>
+internal sealed record SequenceFinished(TokenGenerated? Last, string Text, FinishReason Reason, int PromptTokens, int CachedPromptTokens, int CompletionTokens) : SequenceEvent;
 
 internal sealed record SequenceFailed(string Message) : SequenceEvent;

@@ -213,4 +213,23 @@ public sealed class CellFingerprintTests
             """{"endpoint":null,"harness":{"name":"command","version":"1"},"model":{"file_sha256":null,"id":"org/m","metadata":{},"revision":null},"schema_version":"1","sdk_version":"1.0.0","suite":{"data_sha256":[],"metadata":{"Command":"true","Harness":"command"},"name":"reasoning"}}""",
             canonical);
     }
+
+    [TestMethod]
+    public void AModelFolder_IsFingerprintedByItsContent_NotJustItsPath()
+    {
+        using var project = new Project();
+        project.Write("models/tiny-4bit/config.json", "{\"quantization\": {\"group_size\": 64, \"bits\": 4}}");
+        project.Write("models/tiny-4bit/model.safetensors", "weights v1");
+        project.ModelA.Clear();
+        project.ModelA.Add(("File", "models/tiny-4bit"));
+        Dictionary<string, string> before = project.Fingerprints();
+
+        project.Write("models/tiny-4bit/model.safetensors", "weights v2");
+        Dictionary<string, string> edited = project.Fingerprints();
+        project.Write("models/tiny-4bit/tokenizer.json", "{}");
+        Dictionary<string, string> added = project.Fingerprints();
+
+        CollectionAssert.AreEqual(new[] { "reasoning/org/a", "throughput/org/a" }, Changed(before, edited));
+        CollectionAssert.AreEqual(new[] { "reasoning/org/a", "throughput/org/a" }, Changed(edited, added));
+    }
 }

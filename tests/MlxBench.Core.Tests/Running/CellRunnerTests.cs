@@ -93,6 +93,23 @@ public sealed class CellRunnerTests
     }
 
     [TestMethod]
+    public async Task AnMlxModelFolder_GivesTheEnvelopeItsQuantization_UnlessTheModelDeclaresOne()
+    {
+        using var bench = new BenchProject();
+        bench.Write("models/tiny-8bit/config.json", "{\"quantization\": {\"group_size\": 64, \"bits\": 8}}");
+        string command = CopyFixture("upstream", "lm_eval_results_sample.json");
+        BenchCell[] cells = bench.Plan(
+            [Item("mlx-community/tiny-8bit", ("File", "models/tiny-8bit")), Item("mlx-community/tiny-8bit", ("Name", "declared"), ("File", "models/tiny-8bit"), ("Quantization", "q8"))],
+            [Item("reasoning", ("Harness", "command"), ("Converter", "lm-eval"), ("Command", command))], []).ToArray();
+
+        CellOutcome fromConfig = await bench.RunAsync(cells[0]);
+        CellOutcome declared = await bench.RunAsync(cells[1]);
+
+        StringAssert.Contains(await File.ReadAllTextAsync(fromConfig.EnvelopePath), "\"quantization\": \"mlx-8bit\"");
+        StringAssert.Contains(await File.ReadAllTextAsync(declared.EnvelopePath), "\"quantization\": \"q8\"");
+    }
+
+    [TestMethod]
     public async Task FailingHarness_ThatExplainsItselfWithACode_IsReportedInItsOwnWords()
     {
         using var bench = new BenchProject();

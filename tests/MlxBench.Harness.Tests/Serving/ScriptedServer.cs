@@ -42,7 +42,21 @@ public sealed record ServerFeatures
     public SseStyle Style { get; init; } = SseStyle.Lf;
     /// <summary>Pads every token message with this many bytes of an extra field (large events).</summary>
     public int PaddingBytes { get; init; }
+    /// <summary>Tokens (by index) that decode to no text, as a sampled control token does.</summary>
+    public int[] EmptyTokens { get; init; } = [];
+    /// <summary>How the stream ends: no finish reason, on the last token's message (vLLM), or in a message of its own (llama.cpp).</summary>
+    public FinishStyle Finish { get; init; } = FinishStyle.None;
+    /// <summary>Added to the completion_tokens the server reports (a server that miscounts).</summary>
+    public int UsageError { get; init; }
+    /// <summary>Chat: tokens the chat template adds around the messages (counted in usage and by /tokenize with messages).</summary>
+    public int ChatTemplateTokens { get; init; }
+    /// <summary>/tokenize takes <c>messages</c> (vLLM); false: it reads only <c>prompt</c>/<c>content</c> (llama.cpp).</summary>
+    public bool TokenizesMessages { get; init; } = true;
+    /// <summary>Ids divisible by this detokenize to two words, so text re-encodes to more tokens than its ids (0: never).</summary>
+    public int DriftEvery { get; init; }
 }
+
+public enum FinishStyle { None, OnLastToken, SeparateMessage }
 
 /// <summary>What the server saw and did for one request, stamped with the same Stopwatch as the client.</summary>
 public sealed class ServedRequest
@@ -111,14 +125,19 @@ public sealed class ScriptedServer : IAsyncDisposable
     private async Task TokenizeAsync(HttpContext context)
     {
         JsonNode body = (await JsonNode.ParseAsync(context.Request.Body))!;
-        int[] tokens = Tokenize((string)body["prompt"]!);
+        int[] tokens;
+        if (body["messages"] is JsonArray messages && _features.TokenizesMessages)
+            tokens = [.. Enumerable.Repeat(2, _features.ChatTemplateTokens), .. messages.SelectMany(m => Tokenize((string)m!["content"]!).Skip(1))];
+        else if (((string?)body["prompt"] ?? (string?)body["content"]) is { } prompt) tokens = Tokenize(prompt);
+        else tokens = [];
         await context.Response.WriteAsJsonAsync(new { count = tokens.Length, max_model_len = 4096, tokens });
     }
 
     private async Task DetokenizeAsync(HttpContext context)
     {
         JsonNode body = (await JsonNode.ParseAsync(context.Request.Body))!;
-        string prompt = string.Join(' ', body["tokens"]!.AsArray().Select(t => "w" + (int)t!));
+        string prompt = string.Join(' ', body["tokens"]!.AsArray().Select(t => (int)t!)
+            .Select(t => _features.DriftEvery > 0 && t % _features.DriftEvery == 0 ? $"w{t} x" : $"w{t}"));
         await context.Response.WriteAsJsonAsync(new { prompt });
     }
 
@@ -130,7 +149,7 @@ public sealed class ScriptedServer : IAsyncDisposable
         JsonNode? prompt = body["prompt"];
         bool ids = prompt is JsonArray;
         int promptTokens = chat
-            ? body["messages"]!.AsArray().Sum(m => ((string)m!["content"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length)
+            ? _features.ChatTemplateTokens + body["messages"]!.AsArray().Sum(m => ((string)m!["content"]!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length)
             : ids ? prompt!.AsArray().Count : ((string)prompt!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
         bool stream = (bool?)body["stream"] ?? false;
         bool ignoreEos = (bool?)body["ignore_eos"] ?? false;
@@ -174,12 +193,17 @@ public sealed class ScriptedServer : IAsyncDisposable
             await WaitUntilAsync(served.ArrivalTicks, script.TokenTimesMs[i]);
             if (chat && i == 0 && _features.RoleChunk)
                 await WriteMessageAsync(response, served, """{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}],"usage":null}""", choice: true);
-            string text = $"tok{i} ";
+            string text = _features.EmptyTokens.Contains(i) ? "" : $"tok{i} ";
+            string finish = _features.Finish == FinishStyle.OnLastToken && i == script.TokenTimesMs.Length - 1 ? "\"length\"" : "null";
             string json = chat
-                ? $$"""{"id":"c","object":"chat.completion.chunk","pad":"{{padding}}","choices":[{"index":0,"delta":{"content":"{{text}}"},"finish_reason":null}],"usage":null}"""
-                : $$"""{"id":"c","object":"text_completion","pad":"{{padding}}","choices":[{"index":0,"text":"{{text}}","logprobs":null,"finish_reason":null}],"usage":null}""";
+                ? $$"""{"id":"c","object":"chat.completion.chunk","pad":"{{padding}}","choices":[{"index":0,"delta":{"content":"{{text}}"},"finish_reason":{{finish}}}],"usage":null}"""
+                : $$"""{"id":"c","object":"text_completion","pad":"{{padding}}","choices":[{"index":0,"text":"{{text}}","logprobs":null,"finish_reason":{{finish}}}],"usage":null}""";
             await WriteMessageAsync(response, served, json, choice: true);
         }
+        if (_features.Finish == FinishStyle.SeparateMessage)
+            await WriteMessageAsync(response, served, chat
+                ? """{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}"""
+                : """{"id":"c","object":"text_completion","choices":[{"index":0,"text":"","finish_reason":"length"}],"usage":null}""", choice: true);
         if (_features.SendsUsage)
             await WriteMessageAsync(response, served, """{"id":"c","choices":[],"usage":""" + Usage(served) + "}", choice: false);
         await WriteMessageAsync(response, served, "[DONE]", choice: false);
@@ -219,8 +243,8 @@ public sealed class ScriptedServer : IAsyncDisposable
         await context.Response.Body.WriteAsync(bytes);
     }
 
-    private static string Usage(ServedRequest served) =>
-        $"{{\"prompt_tokens\":{served.PromptTokens},\"completion_tokens\":{served.OutputTokens},\"total_tokens\":{served.PromptTokens + served.OutputTokens}}}";
+    private string Usage(ServedRequest served) =>
+        $"{{\"prompt_tokens\":{served.PromptTokens},\"completion_tokens\":{served.OutputTokens + _features.UsageError},\"total_tokens\":{served.PromptTokens + served.OutputTokens}}}";
 
     private static async Task WaitUntilAsync(long originTicks, double offsetMs)
     {

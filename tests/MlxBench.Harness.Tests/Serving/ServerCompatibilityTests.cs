@@ -31,6 +31,36 @@ public sealed class ServerCompatibilityTests
         }
     }
 
+    /// <summary>One message per token, but not every token has text: a sampled control token decodes to "", and a
+    /// stream may end with the last token's message (vLLM) or a finish-only message (llama.cpp). None of that is a
+    /// usage mismatch; a server that reports fewer (or more) tokens than its messages carried is.</summary>
+    [TestMethod]
+    [DataRow(FinishStyle.None)]
+    [DataRow(FinishStyle.OnLastToken)]
+    [DataRow(FinishStyle.SeparateMessage)]
+    public async Task TokensWithoutText_AreCounted_AndOnlyAWrongUsageIsAMismatch(FinishStyle finish)
+    {
+        foreach (ServingApi api in new[] { ServingApi.Completions, ServingApi.Chat })
+            foreach (int usageError in new[] { 0, -1, 1 })
+            {
+                // Token 2 is empty mid-stream, token 5 (the last) too: an end-of-sequence token on the last message.
+                var features = new ServerFeatures { EmptyTokens = [2, 5], Finish = finish, UsageError = usageError };
+                await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(6), features);
+                ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, outputTokens: 6) with { Api = api });
+
+                LevelMetrics m = run.Levels.Single().Metrics;
+                string what = $"{api}, finish {finish}, usage off by {usageError}";
+                Assert.AreEqual(3, m.Completed, run.Log);
+                // A message without text but with a finish reason may be a token or only the end: either count is right.
+                int certain = finish == FinishStyle.OnLastToken ? 5 : 6;
+                int possible = finish == FinishStyle.SeparateMessage ? 7 : 6;
+                Assert.IsTrue(m.Run.Records.All(r => r.TextChunks == 4 && r.TokenChunks == certain), what);
+                bool contradicts = 6 + usageError < certain || 6 + usageError > possible;
+                Assert.AreEqual(contradicts ? 3 : 0, m.UsageMismatches, what);
+                Assert.AreEqual(contradicts, run.Log.Contains("MLXB6104", StringComparison.Ordinal), what + ": " + run.Log);
+            }
+    }
+
     [TestMethod]
     public async Task HugeEvents_AreReadWhole()
     {
@@ -52,6 +82,39 @@ public sealed class ServerCompatibilityTests
         Assert.AreEqual(48, m.TotalInputTokens);
         Assert.AreEqual(48, m.ClientInputTokens);
         Assert.IsTrue(server.Measured(0, 4).All(s => !s.TokenIdPrompt && s.PromptTokens == 12));
+    }
+
+    /// <summary>Chat prompts are text: the server's chat template adds tokens and the text re-encodes to more tokens than
+    /// its ids. The harness asks the server's /tokenize (with messages) and cuts the ids until the server counts the
+    /// intended input length for the whole request.</summary>
+    [TestMethod]
+    public async Task ChatPrompts_HitTheIntendedInputLength_AsTheServerCountsIt()
+    {
+        var features = new ServerFeatures { ChatTemplateTokens = 9, DriftEvery = 3 };
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), features);
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 8, inputTokens: 40) with { Api = ServingApi.Chat });
+
+        StringAssert.Contains(run.Log, "chat prompts aligned");
+        Assert.AreEqual(PromptModes.Detokenized, run.Levels.Single().Description.PromptMode);
+        ServedRequest[] served = server.Measured(0, 8);
+        // One id is one or two words here, so a count can be one off when no length hits it exactly.
+        Assert.IsTrue(served.All(s => Math.Abs(s.PromptTokens - 40) <= 1), string.Join(", ", served.Select(s => s.PromptTokens)));
+        Assert.IsTrue(served.Count(s => s.PromptTokens == 40) >= 4, string.Join(", ", served.Select(s => s.PromptTokens)));
+        LevelMetrics m = run.Levels.Single().Metrics;
+        Assert.AreEqual(m.ServerInputTokens, m.ClientInputTokens, "the client knows each prompt's count as the server counts it");
+        Assert.AreEqual(0, m.UsageMismatches, run.Log);
+    }
+
+    [TestMethod]
+    public async Task ChatPrompts_OnAServerThatCannotCountMessages_AreSentAsTheyAre_WithAWarning()
+    {
+        var features = new ServerFeatures { ChatTemplateTokens = 9, TokenizesMessages = false };
+        await using ScriptedServer server = await ScriptedServer.StartAsync(_ => Script.Instant(2), features);
+        ServingTestRun run = await ServingTestRun.RunAsync(server, ServingTestRun.Options(requests: 3, inputTokens: 20) with { Api = ServingApi.Chat });
+
+        StringAssert.Contains(run.Log, "MLXB6108");
+        Assert.IsTrue(server.Measured(0, 3).All(s => s.PromptTokens == 29), "the ids' text as it is, plus the template");
+        Assert.AreEqual(3, run.Levels.Single().Metrics.Completed);
     }
 
     [TestMethod]

@@ -42,7 +42,7 @@ public sealed class HfDatasets(HttpClient http, IReadOnlyDictionary<string, stri
     public string CacheRoot =>
         Env("HF_HUB_CACHE") is { Length: > 0 } hubCache ? hubCache
         : Env("HF_HOME") is { Length: > 0 } home ? Path.Combine(home, "hub")
-        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface", "hub");
+        : Path.Combine(Env("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "huggingface", "hub");
 
     public bool Offline => Env("HF_HUB_OFFLINE") is "1" or "true" or "TRUE" or "yes" or "ON" or "on";
 

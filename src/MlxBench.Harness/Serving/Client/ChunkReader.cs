@@ -10,6 +10,10 @@ internal struct ChunkInfo
     public bool HasChoices;
     /// <summary>The first choice carries non-empty <c>text</c>, <c>delta.content</c>, reasoning or <c>message.content</c>.</summary>
     public bool HasText;
+    /// <summary>The first choice has a non-null <c>finish_reason</c>.</summary>
+    public bool Finishes;
+    /// <summary>The first choice's <c>delta</c> has a <c>role</c> (a chat stream's opening message).</summary>
+    public bool HasRole;
     public int? CompletionTokens;
     public int? PromptTokens;
     public string? Error;
@@ -62,16 +66,15 @@ internal static class ChunkReader
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             info.HasChoices = true;
-            if (first && reader.TokenType == JsonTokenType.StartObject) info.HasText = FirstChoiceHasText(ref reader);
+            if (first && reader.TokenType == JsonTokenType.StartObject) ReadFirstChoice(ref reader, ref info);
             else reader.Skip();
             first = false;
         }
     }
 
-    /// <summary>Reads one choice object to its end; true when it carries text.</summary>
-    private static bool FirstChoiceHasText(ref Utf8JsonReader reader)
+    /// <summary>Reads one choice object to its end: whether it carries text, a finish reason, a role.</summary>
+    private static void ReadFirstChoice(ref Utf8JsonReader reader, ref ChunkInfo info)
     {
-        bool hasText = false;
         int depth = reader.CurrentDepth;
         while (reader.Read() && !(reader.TokenType == JsonTokenType.EndObject && reader.CurrentDepth == depth))
         {
@@ -79,12 +82,15 @@ internal static class ChunkReader
             bool textual = reader.ValueTextEquals("text"u8) || reader.ValueTextEquals("content"u8)
                 || reader.ValueTextEquals("reasoning_content"u8) || reader.ValueTextEquals("reasoning"u8);
             bool container = reader.ValueTextEquals("delta"u8) || reader.ValueTextEquals("message"u8);
+            bool finish = reader.CurrentDepth == depth + 1 && reader.ValueTextEquals("finish_reason"u8);
+            bool role = reader.CurrentDepth == depth + 2 && reader.ValueTextEquals("role"u8);
             reader.Read();
-            if (textual && reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0) hasText = true;
+            if (textual && reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 0) info.HasText = true;
+            else if (finish) info.Finishes = reader.TokenType == JsonTokenType.String;
+            else if (role) info.HasRole = true;
             else if (!container) reader.Skip();
             // delta/message objects are walked into: their "content" is read by the loop above.
         }
-        return hasText;
     }
 
     private static void ReadUsage(ref Utf8JsonReader reader, ref ChunkInfo info)

@@ -24,8 +24,14 @@ public sealed class RequestRecord(int index, int promptTokensClient, int maxToke
     private long[] _chunkTicks = new long[Math.Max(2, expectedChunks)];
     public int ChunkCount { get; private set; }
     public ReadOnlySpan<long> ChunkTicks => _chunkTicks.AsSpan(0, ChunkCount);
-    /// <summary>Choice-bearing messages whose text (or delta content) was not empty: the client's output token count.</summary>
+    /// <summary>Choice-bearing messages whose text (or delta content) was not empty.</summary>
     public int TextChunks { get; private set; }
+    /// <summary>Messages that certainly carry a token: with text, or without text but neither opening a chat stream
+    /// (a role-only delta) nor finishing it (a token that decodes to no text, such as a sampled control token).</summary>
+    public int TokenChunks { get; private set; }
+    /// <summary>Messages without text that carry a finish reason: the last token (an end-of-sequence token, or one
+    /// that completed a stop string, as vLLM sends them) or only the finish reason (as llama.cpp sends it).</summary>
+    public int FinishOnlyChunks { get; private set; }
 
     public int? UsagePromptTokens { get; internal set; }
     public int? UsageCompletionTokens { get; internal set; }
@@ -37,12 +43,19 @@ public sealed class RequestRecord(int index, int promptTokensClient, int maxToke
     public long FirstChunkTicks => ChunkCount > 0 ? _chunkTicks[0] : 0;
     public long LastChunkTicks => ChunkCount > 0 ? _chunkTicks[ChunkCount - 1] : 0;
 
-    internal void AddChunk(long ticks, bool hasText)
+    internal void AddChunk(long ticks, bool hasText, bool finishes = false, bool hasRole = false)
     {
         if (ChunkCount == _chunkTicks.Length) Array.Resize(ref _chunkTicks, _chunkTicks.Length * 2);
         _chunkTicks[ChunkCount++] = ticks;
         if (hasText) TextChunks++;
+        if (hasText || (!finishes && !hasRole)) TokenChunks++;
+        else if (finishes) FinishOnlyChunks++;
     }
+
+    /// <summary>True when the server's <c>completion_tokens</c> cannot be the number of tokens the messages carried
+    /// (one token per message, the way our server, vLLM and llama.cpp stream without speculative decoding).</summary>
+    internal bool UsageContradictsMessages =>
+        UsageCompletionTokens is { } c && ChunkCount > 1 && (c < TokenChunks || c > TokenChunks + FinishOnlyChunks);
 
     /// <summary>Output tokens as vLLM counts them: the server's usage, else the client's count.</summary>
     public int OutputTokens => UsageCompletionTokens ?? TextChunks;

@@ -140,7 +140,7 @@ public sealed class ServingClient : IDisposable
     private static void ReadCompletion(byte[] body, long arrivalTicks, RequestRecord record)
     {
         ChunkInfo info = ChunkReader.Read(body);
-        if (info.HasChoices) record.AddChunk(arrivalTicks, info.HasText);
+        if (info.HasChoices) record.AddChunk(arrivalTicks, info.HasText, info.Finishes, info.HasRole);
         record.UsageCompletionTokens = info.CompletionTokens ?? record.UsageCompletionTokens;
         record.UsagePromptTokens = info.PromptTokens ?? record.UsagePromptTokens;
         if (info.Error is { } error) record.Error = error;
@@ -155,7 +155,7 @@ public sealed class ServingClient : IDisposable
             data = data.Trim(" \r\n\t"u8);
             if (data.IsEmpty || data.SequenceEqual("[DONE]"u8)) return 0;
             ChunkInfo info = ChunkReader.Read(data);
-            if (info.HasChoices) record.AddChunk(arrival, info.HasText);
+            if (info.HasChoices) record.AddChunk(arrival, info.HasText, info.Finishes, info.HasRole);
             else if (info.CompletionTokens is not null || info.PromptTokens is not null)
             {
                 // vLLM reads usage from the trailing chunk that has no choices.
@@ -234,6 +234,27 @@ public sealed class ServingClient : IDisposable
             ids[i] = id;
         }
         return ids;
+    }
+
+    /// <summary>
+    /// How many tokens the server will evaluate for <paramref name="text"/> sent as the harness sends it: as the one
+    /// user message of a chat request (vLLM's <c>/tokenize</c> with <c>messages</c>: the chat template applied, with
+    /// the generation prompt), or as a completions prompt (with the special tokens the server adds, such as BOS). Null
+    /// when the server cannot say (no such endpoint, or one that ignores <c>messages</c>, as llama.cpp's does).
+    /// </summary>
+    public async Task<int?> TryCountPromptAsync(string model, string text, bool chat, CancellationToken cancellationToken)
+    {
+        JsonObject body = chat
+            ? new JsonObject
+            {
+                ["model"] = model,
+                ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }),
+                ["add_generation_prompt"] = true,
+            }
+            : new JsonObject { ["model"] = model, ["prompt"] = text, ["content"] = text, ["add_special_tokens"] = true, ["add_special"] = true };
+        JsonNode? reply = await TryPostJsonAsync("/tokenize", body, cancellationToken).ConfigureAwait(false);
+        int? count = reply?["count"] is JsonValue c && c.TryGetValue(out int n) ? n : (reply?["tokens"] as JsonArray)?.Count;
+        return count > 0 ? count : null;
     }
 
     /// <summary>Detokenizes, vLLM shape (<c>{model, tokens}</c> → <c>prompt</c>) or llama.cpp shape (→ <c>content</c>).</summary>

@@ -80,11 +80,11 @@ public sealed class LevelMetrics
         UsageMissing = ok.Count(r => r.UsageCompletionTokens is null);
         ClientInputTokens = ok.Where(r => r.PromptTokensClient >= 0).Sum(r => (long)r.PromptTokensClient);
         ServerInputTokens = ok.Where(r => r.PromptTokensClient >= 0).Sum(r => (long)(r.UsagePromptTokens ?? r.PromptTokensClient));
-        ClientOutputTokens = ok.Where(r => r.UsageCompletionTokens is not null).Sum(r => (long)r.TextChunks);
+        ClientOutputTokens = ok.Where(r => r.UsageCompletionTokens is not null).Sum(r => (long)r.TokenChunks);
         ServerOutputTokens = ok.Where(r => r.UsageCompletionTokens is not null).Sum(r => (long)r.UsageCompletionTokens!.Value);
         UsageMismatches = ok.Count(r =>
             (r.UsagePromptTokens is { } p && r.PromptTokensClient >= 0 && p != r.PromptTokensClient)
-            || (r.UsageCompletionTokens is { } c && r.ChunkCount > 1 && c != r.TextChunks));
+            || r.UsageContradictsMessages);
     }
 
     public LevelRun Run { get; }
@@ -115,8 +115,9 @@ public sealed class LevelMetrics
     public LevelTimeline Timeline { get; }
 
     public int UsageMissing { get; }
-    /// <summary>Requests whose server usage differs from the client's counts (prompt built, text messages received).
-    /// Multi-token messages (speculative decoding, batched streaming) make the output side differ legitimately.</summary>
+    /// <summary>Requests whose server usage differs from the client's counts (prompt built, token messages received:
+    /// see <see cref="RequestRecord.TokenChunks"/>). Multi-token messages (speculative decoding, batched streaming)
+    /// make the output side differ legitimately.</summary>
     public int UsageMismatches { get; }
     public long ClientInputTokens { get; }
     public long ServerInputTokens { get; }
