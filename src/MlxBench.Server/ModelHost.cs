@@ -38,9 +38,12 @@ internal sealed class ModelHost : IDisposable
     public ModelHost(ServerOptions options)
     {
         _options = options;
-        string stem = System.IO.Path.GetFileNameWithoutExtension(options.ModelPath);
+        // A model folder's name is its name whole ("Qwen2.5-0.5B-Instruct-4bit" has no extension to drop).
+        string stem = Directory.Exists(options.ModelPath)
+            ? System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(options.ModelPath))
+            : System.IO.Path.GetFileNameWithoutExtension(options.ModelPath);
         ModelId = options.ServedModelName ?? stem;
-        ServedNames = new[] { ModelId, stem, System.IO.Path.GetFileName(options.ModelPath) }.Distinct(StringComparer.Ordinal).ToArray();
+        ServedNames = new[] { ModelId, stem, System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(options.ModelPath)) }.Distinct(StringComparer.Ordinal).ToArray();
     }
 
     public HostState State { get; private set; } = HostState.Loading;

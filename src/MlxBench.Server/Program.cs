@@ -14,7 +14,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        var model = new Option<FileInfo>("--model", "-m") { Description = "The GGUF model file", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "The model: a GGUF file, or an MLX-format model folder (config.json, safetensors, tokenizer.json)", Required = true };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on", DefaultValueFactory = _ => 8080 };
         var name = new Option<string?>("--served-model-name") { Description = "The model id clients send (default: the file name)" };
@@ -38,15 +38,15 @@ public static class Program
                 Console.Error.WriteLine($"--host {hostName}: give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost.");
                 return 2;
             }
-            FileInfo modelFile = parse.GetValue(model)!;
-            if (!modelFile.Exists)
+            string modelPath = Path.GetFullPath(parse.GetValue(model)!);
+            if (!File.Exists(modelPath) && !Directory.Exists(modelPath))
             {
-                Console.Error.WriteLine($"--model {modelFile.FullName}: no such file.");
+                Console.Error.WriteLine($"--model {modelPath}: no such file or folder.");
                 return 2;
             }
             var options = new ServerOptions
             {
-                ModelPath = modelFile.FullName,
+                ModelPath = modelPath,
                 ServedModelName = parse.GetValue(name),
                 Host = hostName,
                 Port = parse.GetValue(port),

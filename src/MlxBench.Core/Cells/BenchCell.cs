@@ -28,7 +28,12 @@ public sealed record ModelSpec(
     string? Quantization,
     string? File,
     string? Endpoint,
-    SortedDictionary<string, string> Metadata);
+    SortedDictionary<string, string> Metadata)
+{
+    /// <summary>For a model served from its whole HuggingFace repository (no File): the commit its revision stood for
+    /// when the cell was planned, which identifies the model's content; null when it could not be known.</summary>
+    public string? SnapshotCommit { get; init; }
+}
 
 /// <summary>A suite: <see cref="Category"/> is its v1 <c>suite</c> value (its own name unless mapped with Category).
 /// <see cref="DataFiles"/> are its inputs as <see cref="SuiteInputs"/> names them: full paths of local files, and

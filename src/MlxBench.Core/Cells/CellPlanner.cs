@@ -125,19 +125,18 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
                 diagnostics.Add(BenchDiagnostic.Error("Items.UndefinedEndpoint", name, endpoint, defined));
                 continue;
             }
-            // The native server loads the model's file, so it needs one; a Command server is told about it and decides.
-            if (endpoint is not null && endpoints[endpoint].Server is not null && item.Get("File") is null)
-            {
-                diagnostics.Add(BenchDiagnostic.Error("Endpoint.NoModelFile", endpoint, name));
-                continue;
-            }
             // A File that exists locally (a weights file, or a model folder such as an MLX conversion) is hashed into the
             // fingerprint; otherwise it names a file inside the model's repository (resolved by the harness), and its
             // name alone identifies it.
             string? file = item.Get("File") is { } f && Path.Combine(options.ProjectDirectory, f) is var local && (File.Exists(local) || Directory.Exists(local))
                 ? Path.GetFullPath(local)
                 : item.Get("File");
-            specs.Add(new ModelSpec(name, item.Name, item.Get("Revision"), item.Get("Quantization"), file, endpoint, Sorted(item.Metadata)));
+            // Without a File the native server loads the model's whole HuggingFace repository (an MLX-format folder):
+            // the commit its revision stands for identifies the content, so the cell reruns when the repository moves.
+            string? snapshot = file is null && endpoint is not null && endpoints[endpoint].Server is not null
+                ? SnapshotCommit(item.Name, item.Get("Revision"))
+                : null;
+            specs.Add(new ModelSpec(name, item.Name, item.Get("Revision"), item.Get("Quantization"), file, endpoint, Sorted(item.Metadata)) { SnapshotCommit = snapshot });
         }
         return specs;
     }
@@ -225,4 +224,18 @@ public sealed class CellPlanner(PlanOptions options, FileHashCache hashes)
 
     private static SortedDictionary<string, string> Sorted(IReadOnlyDictionary<string, string> metadata) =>
         new(metadata.ToDictionary(p => p.Key, p => p.Value), StringComparer.Ordinal);
+
+    /// <summary>Planning waits only briefly for the Hub: without an answer the cell is identified by its revision alone.</summary>
+    private string? SnapshotCommit(string repoId, string? revision)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            return _hf.SnapshotCommitAsync(repoId, revision, timeout.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
 }

@@ -76,7 +76,7 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
             string engine = settings.EngineLibrary is { Length: > 0 } e && File.Exists(e)
                 ? Path.GetFullPath(e)
                 : throw new BenchException(BenchDiagnostic.Error("Endpoint.EngineMissing", endpoint.Name, settings.EngineLibrary ?? "(not set)"));
-            string file = await ModelFileAsync(endpoint, model, cancellationToken);
+            string file = await ModelFileAsync(model, cancellationToken);
             return new Launch($"native server for {model.Name} ({file})", port =>
             {
                 var start = new ProcessStartInfo { FileName = DotnetHost.Path, WorkingDirectory = settings.ProjectDirectory };
@@ -120,13 +120,14 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
         }, "/" + (ManagedEndpoints.Text(endpoint, "HealthPath") ?? "/v1/models").TrimStart('/'), "/" + (ManagedEndpoints.Text(endpoint, "BasePath") ?? "/v1").Trim('/'));
     }
 
-    /// <summary>A File beside the project, else a file of the model's HuggingFace repository from the HF cache.</summary>
-    private async Task<string> ModelFileAsync(EndpointSpec endpoint, ModelSpec model, CancellationToken cancellationToken)
+    /// <summary>A File (or model folder) beside the project, else a file of the model's HuggingFace repository from the
+    /// HF cache; without a File, the whole repository's snapshot folder (an MLX-format model).</summary>
+    private async Task<string> ModelFileAsync(ModelSpec model, CancellationToken cancellationToken)
     {
-        string file = model.File ?? throw new BenchException(BenchDiagnostic.Error("Endpoint.NoModelFile", endpoint.Name, model.Name));
-        if (Path.IsPathRooted(file) && File.Exists(file)) return file;
-        string local = Path.Combine(settings.ProjectDirectory, file);
-        if (File.Exists(local)) return Path.GetFullPath(local);
+        if (model.File is not { } file)
+            return await settings.HfCache.ResolveSnapshotAsync(model.Id, model.Revision, model.SnapshotCommit, cancellationToken);
+        string local = Path.Combine(settings.ProjectDirectory, file);   // an absolute File stays itself
+        if (File.Exists(local) || Directory.Exists(local)) return Path.GetFullPath(local);
         return await settings.HfCache.ResolveAsync(model.Id, file.Replace('\\', '/'), model.Revision, cancellationToken);
     }
 

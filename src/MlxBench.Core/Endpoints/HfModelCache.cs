@@ -1,5 +1,8 @@
 using System.Net;
+using System.IO.Enumeration;
 using System.Net.Http.Headers;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using MlxBench.Core.Diagnostics;
 
@@ -71,6 +74,104 @@ public sealed partial class HfModelCache
         if (Offline)
             throw new BenchException(BenchDiagnostic.Error("Hf.NotCached", repoId, file, revision ?? "main", CacheDirectory));
         return await DownloadAsync(repoId, file, revision ?? "main", cancellationToken);
+    }
+
+    /// <summary>What loading a model folder reads (mlx-lm downloads the same): weights, configs, tokenizer files and
+    /// chat templates, not READMEs, other weight formats or code.</summary>
+    private static readonly string[] s_modelFolderPatterns = ["*.json", "*.safetensors", "tokenizer.model", "*.tiktoken", "*.txt", "*.jinja"];
+
+    /// <summary>The snapshot folder of a whole model repository (an MLX-format model) if it is in the cache, else null.
+    /// A snapshot counts only once its <c>config.json</c> is there: it is always downloaded last.</summary>
+    public string? FindCachedSnapshot(string repoId, string? revision)
+    {
+        if (!ValidRepoId().IsMatch(repoId)) return null;
+        string repo = RepoDirectory(repoId);
+        string? commit = IsCommit(revision) ? revision : ReadRef(repo, revision ?? "main");
+        if (commit is null) return null;
+        string folder = Path.Combine(repo, "snapshots", commit);
+        return File.Exists(Path.Combine(folder, "config.json")) ? folder : null;
+    }
+
+    /// <summary>The commit a model repository's revision stands for: the cache's when it has the snapshot, else the
+    /// Hub's answer (one small request); null when offline and not cached, or the Hub cannot be asked.</summary>
+    public async Task<string?> SnapshotCommitAsync(string repoId, string? revision, CancellationToken cancellationToken)
+    {
+        if (!ValidRepoId().IsMatch(repoId)) return null;
+        if (IsCommit(revision)) return revision;
+        if (FindCachedSnapshot(repoId, revision) is { } cached) return Path.GetFileName(cached);
+        if (Offline) return null;
+        try
+        {
+            return (await ListSnapshotAsync(repoId, revision ?? "main", cancellationToken)).Commit;
+        }
+        catch (BenchException)
+        {
+            return null;   // the endpoint's start reports it with the whole story
+        }
+    }
+
+    /// <summary>
+    /// The local folder of a whole model repository at <paramref name="revision"/> (an MLX-format model:
+    /// <c>config.json</c>, safetensors, tokenizer files), downloading the files a model folder needs when they are not
+    /// cached and that is allowed. <paramref name="commit"/>, when known, pins the snapshot the cell was planned with.
+    /// </summary>
+    public async Task<string> ResolveSnapshotAsync(string repoId, string? revision, string? commit, CancellationToken cancellationToken)
+    {
+        if (!ValidRepoId().IsMatch(repoId))
+            throw new BenchException(BenchDiagnostic.Error("Hf.BadRepo", repoId));
+        if (FindCachedSnapshot(repoId, commit ?? revision) is { } cached) return cached;
+        if (Offline)
+            throw new BenchException(BenchDiagnostic.Error("Hf.SnapshotNotCached", repoId, revision ?? "main", CacheDirectory));
+        (string sha, IReadOnlyList<string> files) = await ListSnapshotAsync(repoId, commit ?? revision ?? "main", cancellationToken);
+        if (!files.Contains("config.json", StringComparer.Ordinal))
+            throw new BenchException(BenchDiagnostic.Error("Hf.NotAModelFolder", repoId, revision ?? "main"));
+        foreach (string file in files.Where(f => f != "config.json").Append("config.json"))
+            if (FindCached(repoId, file, sha) is null) await DownloadAsync(repoId, file, sha, cancellationToken);
+        if (!IsCommit(revision)) AtomicWrite(Path.Combine(RepoDirectory(repoId), "refs", revision ?? "main"), sha);
+        return Path.Combine(RepoDirectory(repoId), "snapshots", sha);
+    }
+
+    /// <summary>The Hub's commit for the revision and the repository's files a model folder needs
+    /// (<c>GET /api/models/{repo}/revision/{revision}</c>: <c>sha</c> and <c>siblings[].rfilename</c>).</summary>
+    private async Task<(string Commit, IReadOnlyList<string> Files)> ListSnapshotAsync(string repoId, string revision, CancellationToken cancellationToken)
+    {
+        string endpoint = (Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
+        string url = $"{endpoint}/api/models/{repoId}/revision/{Uri.EscapeDataString(revision)}";
+        using var client = new HttpClient(_handler ?? new SocketsHttpHandler(), disposeHandler: _handler is null) { Timeout = TimeSpan.FromMinutes(1) };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd("mlxbench/1");
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        if (Token() is { } token) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new BenchException(BenchDiagnostic.Error("Hf.DownloadFailed", url, e.Message, "Check HF_ENDPOINT and the network, or set HF_HUB_OFFLINE=1 to use the cache alone."));
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode) throw Failure(url, response.StatusCode);
+            JsonNode? info;
+            try
+            {
+                info = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            }
+            catch (JsonException e)
+            {
+                throw new BenchException(BenchDiagnostic.Error("Hf.DownloadFailed", url, "the answer is not JSON: " + e.Message, ""));
+            }
+            string sha = info?["sha"]?.GetValue<string>() is { } s && IsCommit(s) ? s
+                : throw new BenchException(BenchDiagnostic.Error("Hf.DownloadFailed", url, "the answer names no commit (sha)", ""));
+            List<string> files = (info?["siblings"] as JsonArray ?? [])
+                .Select(f => f?["rfilename"]?.GetValue<string>())
+                .OfType<string>()
+                .Where(f => s_modelFolderPatterns.Any(p => FileSystemName.MatchesSimpleExpression(p, Path.GetFileName(f))))
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            return (sha, files);
+        }
     }
 
     private async Task<string> DownloadAsync(string repoId, string file, string revision, CancellationToken cancellationToken)

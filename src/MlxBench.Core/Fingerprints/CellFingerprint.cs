@@ -55,9 +55,10 @@ public static class CellFingerprint
                 : endpoint.IsManaged ? new JsonObject { ["managed"] = true, ["metadata"] = ToJson(endpoint.Metadata) }
                 : new JsonObject { ["base_url"] = endpoint.BaseUrl, ["metadata"] = ToJson(endpoint.Metadata) },
         };
-        // Only a model given as a folder has this key, so every other fingerprint keeps its established form.
+        // Only a model given as a folder (or a whole repository) has these keys, so every other fingerprint keeps its established form.
         if (model.File is { } folder && Directory.Exists(folder))
             document["model"]!["folder_sha256"] = FolderHash(folder, hashes);
+        if (model.SnapshotCommit is { } commit) document["model"]!["snapshot"] = commit;
         return CanonicalJson.Serialize(document);
     }
 

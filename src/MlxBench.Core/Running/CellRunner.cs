@@ -87,11 +87,16 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
         }
         envelope.ModelRevision ??= cell.Model.Revision;
         envelope.Quantization ??= cell.Model.Quantization
-            ?? (cell.Model.File is { } folder && Directory.Exists(folder) ? Models.ModelFolder.Quantization(folder) : null);
+            ?? (ModelFolderOf(cell.Model) is { } folder ? Models.ModelFolder.Quantization(folder) : null);
         if (envelope.Results.Count == 0)
             progress.Report(BenchDiagnostic.Warning("Cell.NoResults", cell.Id, converter.Kind, output.RawResultPath));
         return envelope;
     }
+
+    /// <summary>The model's folder: its File when that is one, else its whole repository's snapshot when it has no File.</summary>
+    private string? ModelFolderOf(ModelSpec model) => model.File is { } file
+        ? Directory.Exists(file) ? file : null
+        : settings.HfCache.FindCachedSnapshot(model.Id, model.SnapshotCommit ?? model.Revision);
 
     /// <summary>Metadata without a v1 field travels as result tags (strings), so it reaches the dataset's columns.</summary>
     private List<KeyValuePair<string, string>> CellTags(BenchCell cell)

@@ -13,4 +13,7 @@ public sealed record RunSettings
     /// <summary>Tags added to every result after the converter's first tag (MlxBench and .NET versions).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Tags { get; init; } = [];
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Where a model served from its whole HuggingFace repository was downloaded (its config gives the quantization).</summary>
+    public Endpoints.HfModelCache HfCache { get; init; } = new();
 }

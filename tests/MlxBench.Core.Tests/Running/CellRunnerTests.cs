@@ -110,6 +110,22 @@ public sealed class CellRunnerTests
     }
 
     [TestMethod]
+    public async Task AModelServedFromItsWholeRepository_TakesItsQuantizationFromTheCachedSnapshot()
+    {
+        using var bench = new BenchProject();
+        const string commit = "89abcdef0123456789abcdef0123456789abcdef";
+        bench.Write($"hub/models--mlx-community--tiny-4bit/snapshots/{commit}/config.json", "{\"quantization\": {\"group_size\": 64, \"bits\": 4}}");
+        bench.Write("hub/models--mlx-community--tiny-4bit/refs/main", commit);
+        bench.Settings = bench.Settings with { HfCache = new MlxBench.Core.Endpoints.HfModelCache(n => n == "HF_HUB_CACHE" ? bench.Combine("hub") : null) };
+        BenchCell cell = bench.Plan([Item("mlx-community/tiny-4bit")],
+            [Item("reasoning", ("Harness", "command"), ("Converter", "lm-eval"), ("Command", CopyFixture("upstream", "lm_eval_results_sample.json")))]).Single();
+
+        CellOutcome outcome = await bench.RunAsync(cell);
+
+        StringAssert.Contains(await File.ReadAllTextAsync(outcome.EnvelopePath), "\"quantization\": \"mlx-4bit\"");
+    }
+
+    [TestMethod]
     public async Task FailingHarness_ThatExplainsItselfWithACode_IsReportedInItsOwnWords()
     {
         using var bench = new BenchProject();

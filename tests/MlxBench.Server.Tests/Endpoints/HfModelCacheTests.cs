@@ -92,4 +92,79 @@ public sealed class HfModelCacheTests
             await hub.DisposeAsync();
         }
     }
+
+    [TestMethod]
+    public async Task Snapshot_DownloadsTheFilesAModelFolderNeeds_ConfigLast_ThenResolvesOffline()
+    {
+        using var dir = new TempDirectory("mlxb-hf");
+        var served = new List<string>();
+        WebApplication hub = WebApplication.CreateSlimBuilder().Build();
+        hub.Urls.Add("http://127.0.0.1:0");
+        string[] siblings = [".gitattributes", "README.md", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "weights.gguf"];
+        hub.MapGet("/api/models/{owner}/{name}/revision/{revision}", (string owner, string name, string revision) =>
+            owner == "mlx-community" && revision == "main"
+                ? Results.Json(new { sha = Commit, siblings = siblings.Select(f => new { rfilename = f }) })
+                : Results.NotFound());
+        hub.MapGet("/{owner}/{name}/resolve/{revision}/{**file}", (HttpContext http, string revision, string file) =>
+        {
+            served.Add(file);
+            http.Response.Headers["X-Repo-Commit"] = revision;
+            return Results.Text("content of " + file);
+        });
+        await hub.StartAsync();
+        try
+        {
+            var env = new Dictionary<string, string> { ["HF_HUB_CACHE"] = dir.Path, ["HF_ENDPOINT"] = hub.Urls.First() };
+            var cache = new HfModelCache(n => env.GetValueOrDefault(n));
+            Assert.AreEqual(Commit, await cache.SnapshotCommitAsync("mlx-community/tiny-4bit", null, CancellationToken.None), "asks the Hub when not cached");
+
+            string folder = await cache.ResolveSnapshotAsync("mlx-community/tiny-4bit", null, null, CancellationToken.None);
+
+            Assert.AreEqual(Path.Combine(dir.Path, "models--mlx-community--tiny-4bit", "snapshots", Commit), folder);
+            CollectionAssert.AreEqual(new[] { "model.safetensors", "tokenizer.json", "tokenizer_config.json", "config.json" }, served,
+                "weights, configs and tokenizer only; config.json last, so a snapshot with it is complete");
+            Assert.AreEqual("content of model.safetensors", File.ReadAllText(Path.Combine(folder, "model.safetensors")));
+            Assert.AreEqual(Commit, File.ReadAllText(Path.Combine(dir.Path, "models--mlx-community--tiny-4bit", "refs", "main")));
+
+            env["HF_HUB_OFFLINE"] = "1";
+            env["HF_ENDPOINT"] = "http://127.0.0.1:9";
+            Assert.AreEqual(folder, await cache.ResolveSnapshotAsync("mlx-community/tiny-4bit", "main", null, CancellationToken.None));
+            Assert.AreEqual(folder, cache.FindCachedSnapshot("mlx-community/tiny-4bit", Commit));
+            Assert.AreEqual(Commit, await cache.SnapshotCommitAsync("mlx-community/tiny-4bit", "main", CancellationToken.None));
+            Assert.AreEqual(4, served.Count, "nothing is downloaded twice");
+
+            BenchException offline = await Assert.ThrowsExactlyAsync<BenchException>(() => cache.ResolveSnapshotAsync("mlx-community/other", null, null, CancellationToken.None));
+            Assert.AreEqual("MLXB5014", offline.Diagnostic.Code);
+            Assert.IsNull(await cache.SnapshotCommitAsync("mlx-community/other", null, CancellationToken.None));
+        }
+        finally
+        {
+            await hub.StopAsync();
+            await hub.DisposeAsync();
+        }
+    }
+
+    [TestMethod]
+    public async Task Snapshot_OfARepositoryWithoutConfig_IsACodedErrorPointingAtFile()
+    {
+        using var dir = new TempDirectory("mlxb-hf");
+        WebApplication hub = WebApplication.CreateSlimBuilder().Build();
+        hub.Urls.Add("http://127.0.0.1:0");
+        hub.MapGet("/api/models/{owner}/{name}/revision/{revision}", () =>
+            Results.Json(new { sha = Commit, siblings = new[] { new { rfilename = "model-Q4_0.gguf" }, new { rfilename = "README.md" } } }));
+        await hub.StartAsync();
+        try
+        {
+            var cache = new HfModelCache(n => n switch { "HF_HUB_CACHE" => dir.Path, "HF_ENDPOINT" => hub.Urls.First(), _ => null });
+            BenchException e = await Assert.ThrowsExactlyAsync<BenchException>(() => cache.ResolveSnapshotAsync("ggml-org/some-gguf", null, null, CancellationToken.None));
+            Assert.AreEqual("MLXB5015", e.Diagnostic.Code);
+            StringAssert.Contains(e.Diagnostic.Message, "File=");
+            Assert.IsFalse(Directory.Exists(Path.Combine(dir.Path, "models--ggml-org--some-gguf", "snapshots")), "nothing half-written");
+        }
+        finally
+        {
+            await hub.StopAsync();
+            await hub.DisposeAsync();
+        }
+    }
 }

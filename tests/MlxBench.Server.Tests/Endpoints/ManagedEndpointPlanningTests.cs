@@ -64,10 +64,34 @@ public sealed class ManagedEndpointPlanningTests
     }
 
     [TestMethod]
-    public void NativeServer_ForAModelWithoutFile_IsACodedError()
+    public void NativeServer_ForAModelWithoutFile_IsIdentifiedByTheCommitOfItsCachedRepository()
     {
+        // No File: the whole repository is the model folder (an MLX conversion); its snapshot commit is its identity.
         using var dir = new TempDirectory("mlxb-plan");
-        Plan plan = PlanWith(dir, Item("engine", ("Server", "native")), Item("some/model", ("Endpoint", "engine")));
-        Assert.AreEqual("MLXB5001", plan.Diagnostics.Single().Code);
+        string repo = Path.Combine(dir.Path, "hub", "models--some--model");
+        void Snapshot(string commit)
+        {
+            Directory.CreateDirectory(Path.Combine(repo, "snapshots", commit));
+            File.WriteAllText(Path.Combine(repo, "snapshots", commit, "config.json"), "{}");
+            Directory.CreateDirectory(Path.Combine(repo, "refs"));
+            File.WriteAllText(Path.Combine(repo, "refs", "main"), commit);
+        }
+        var env = new Dictionary<string, string> { ["HF_HUB_CACHE"] = Path.Combine(dir.Path, "hub"), ["HF_HUB_OFFLINE"] = "1" };
+        BenchCell Planned()
+        {
+            Plan plan = new CellPlanner(new PlanOptions { ProjectDirectory = dir.Path, SdkVersion = "1.0.0", Environment = n => env.GetValueOrDefault(n) }, new FileHashCache(null)).Plan(
+                [Item("some/model", ("Endpoint", "engine"))], [Item("throughput", ("Harness", "command"), ("Command", "true"))], [Item("engine", ("Server", "native"))]);
+            Assert.IsFalse(plan.HasErrors, string.Join("\n", plan.Diagnostics));
+            return plan.Cells.Single();
+        }
+
+        BenchCell uncached = Planned();
+        Assert.IsNull(uncached.Model.SnapshotCommit, "offline and not cached: nothing to know it by but its revision");
+        Snapshot("1111111111111111111111111111111111111111");
+        BenchCell first = Planned();
+        Assert.AreEqual("1111111111111111111111111111111111111111", first.Model.SnapshotCommit);
+        Assert.AreEqual(first.Fingerprint, Planned().Fingerprint);
+        Snapshot("2222222222222222222222222222222222222222");
+        Assert.AreNotEqual(first.Fingerprint, Planned().Fingerprint, "the repository moved on: the cell reruns");
     }
 }
