@@ -86,7 +86,7 @@ internal sealed unsafe class Scheduler : IDisposable
         Threads = NativeMethods.ContextNThreads(context);
         _maxLogprobs = options.MaxLogprobs;
         _slots = new Slot[NativeMethods.ContextNSeqMax(context)];
-        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(i, _nCtx, _maxLogprobs + 1);
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(i, _nCtx);
         _bTokens = new int[_nBatch];
         _bSeq = new int[_nBatch];
         _bWant = new sbyte[_nBatch];
@@ -256,7 +256,11 @@ internal sealed unsafe class Scheduler : IDisposable
             return true;
         }
         if (!g.PrefixReady) return false;
+        // A reserved slot, else any free one: a group whose prefix is computed goes first (it is ahead in the waiting
+        // list), so its members are decoded together in the next step instead of one per step behind later leaders
+        // that would otherwise reserve the slots they free.
         Slot? free = g.Reserved.FirstOrDefault(s => s.Owner is null);
+        if (free is null && FreeSlot() is { } unreserved) g.Reserve(free = unreserved);
         if (free is null) return false;
         (Slot? from, int reused) = BestCachedPrefix(a.Job);
         TokenLogprob? fork = null;
@@ -530,6 +534,21 @@ internal sealed unsafe class Scheduler : IDisposable
         fixed (float* lp = _rowLogprobs)
             EngineException.ThrowIfFailed(NativeMethods.GetLogprobs(_context, row, lp, _rowLogprobs.Length), "mlxb_get_logprobs");
         int got = 0;
+        if (top == 1)
+        {
+            // The engine's argmax (lowest id on ties), without the general insertion's bookkeeping: lm-eval asks for 1.
+            float* logits = NativeMethods.GetLogits(_context, row);
+            if (logits is null) throw new EngineException("mlxb_get_logits", (int)MlxbStatus.ErrArg, "a scored row has no logits");
+            int best = 0;
+            float bestLogit = logits[0];
+            for (int t = 1; t < _rowLogprobs.Length; t++)
+                if (logits[t] > bestLogit)
+                {
+                    bestLogit = logits[t];
+                    best = t;
+                }
+            return new TokenLogprob(token, _rowLogprobs[token], [best], [_rowLogprobs[best]]);
+        }
         if (top > 0)
         {
             float* logits = NativeMethods.GetLogits(_context, row);
@@ -658,8 +677,10 @@ internal sealed unsafe class Scheduler : IDisposable
     }
 
     /// <summary>One KV-cache sequence of the context: the tokens it holds, and per position the log-probability of
-    /// that position's token (with alternatives) when it was evaluated for a scored prompt.</summary>
-    private sealed class Slot(int id, int nCtx, int topStride)
+    /// that position's token (with alternatives) when it was evaluated for a scored prompt. Entries are immutable and
+    /// shared: a copied prefix and a scored prompt's result refer to the same objects, so nothing is copied per position
+    /// on the engine thread.</summary>
+    private sealed class Slot(int id, int nCtx)
     {
         public int Id { get; } = id;
         public Active? Owner;
@@ -670,24 +691,15 @@ internal sealed unsafe class Scheduler : IDisposable
         public readonly int[] Tokens = new int[nCtx];
         /// <summary>Per position: -1 no entry, else how many alternatives are stored.</summary>
         public readonly int[] RecordCount = Enumerable.Repeat(-1, nCtx + 1).ToArray();
-        private readonly float[] _logprob = new float[nCtx + 1];
-        private readonly int[] _topTokens = new int[(nCtx + 1) * topStride];
-        private readonly float[] _topLogprobs = new float[(nCtx + 1) * topStride];
+        private readonly TokenLogprob?[] _records = new TokenLogprob?[nCtx + 1];
 
         public void Store(int position, TokenLogprob lp)
         {
-            _logprob[position] = lp.Logprob;
-            lp.TopTokens.CopyTo(_topTokens, position * topStride);
-            lp.TopLogprobs.CopyTo(_topLogprobs, position * topStride);
+            _records[position] = lp;
             RecordCount[position] = lp.TopTokens.Length;
         }
 
-        public TokenLogprob RecordAt(int position)
-        {
-            int count = RecordCount[position];
-            return new TokenLogprob(Tokens[position], _logprob[position],
-                _topTokens.AsSpan(position * topStride, count).ToArray(), _topLogprobs.AsSpan(position * topStride, count).ToArray());
-        }
+        public TokenLogprob RecordAt(int position) => _records[position]!;
 
         public void InvalidateRecordsFrom(int position)
         {
@@ -700,9 +712,7 @@ internal sealed unsafe class Scheduler : IDisposable
             target.Length = count;
             int records = Math.Min(count + 1, RecordCount.Length);
             RecordCount.AsSpan(0, records).CopyTo(target.RecordCount);
-            _logprob.AsSpan(0, records).CopyTo(target._logprob);
-            _topTokens.AsSpan(0, records * topStride).CopyTo(target._topTokens);
-            _topLogprobs.AsSpan(0, records * topStride).CopyTo(target._topLogprobs);
+            _records.AsSpan(0, records).CopyTo(target._records);
         }
     }
 }
