@@ -1,6 +1,7 @@
 #:project ../../src/MlxBench.Harness/MlxBench.Harness.csproj
 #:property TargetFramework=net10.0
 #:property TreatWarningsAsErrors=false
+#:property AllowUnsafeBlocks=true
 // Benchmark: ARC-Easy log-likelihood scoring, the evaluator's way (all choices of a document in one request, so a
 // server with prefix reuse computes the shared context once) against lm-eval's way (local-completions: one request
 // per (context, choice) pair, all pairs sorted by descending token length as lm-eval's Collator orders them), the same
@@ -9,8 +10,9 @@
 // times both, alternating which goes first, and the ratio is the median of the rounds' ratios (paired measurements:
 // on a shared machine the absolute figures drift between rounds, a round's ratio much less). Prints, per way and
 // round, wall time, requests, prompt tokens computed and reused, decode steps and the engine thread's busy time (from
-// the server's /metrics); fails (exit 1) if the two ways score any choice differently or the median ratio is below
-// the target.
+// the server's /metrics). With --engine-library and --model-file it also scores every pair with the engine itself
+// (mlxb_decode + mlxb_get_token_logprob, summed as the evaluator sums the server's JSON values). Fails (exit 1) if
+// the two ways, or a way and the engine, score any choice differently, or the median ratio is below the target.
 //
 //   eng/bench-eval.sh [--threads 1]     # builds and starts MlxBench.Server itself (stories260K), then runs this
 //   dotnet run eng/bench/eval-prefix-sharing.cs -- --base-url http://127.0.0.1:8080/v1 --model stories260K \
@@ -19,6 +21,7 @@
 //       [--parallel 4] instead of --base-url: the server is started on a free port and stopped at the end.
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using MlxBench.Core.Endpoints;
 using MlxBench.Harness.Eval.Client;
@@ -147,6 +150,24 @@ async Task<int> RunAsync()
                 return 1;
             }
     }
+    if (o.TryGetValue("--engine-library", out string? library) && o.TryGetValue("--model-file", out string? modelFile))
+    {
+        using var engine = new EngineScorer(library, modelFile);
+        Dictionary<(int, int), LoglikelihoodResponse> reference = (await Measure(batched: true)).Lls;
+        int differ = 0;
+        foreach (var p in pairs)
+        {
+            double ll = engine.LogLikelihood(p.Tokens.Context, p.Tokens.Continuation);
+            if (ll != reference[(p.Doc, p.Choice)].LogLikelihood && differ++ < 5)
+                Console.Error.WriteLine($"doc {p.Doc} choice {p.Choice}: server {PyFloat.Repr(reference[(p.Doc, p.Choice)].LogLikelihood)}, engine {PyFloat.Repr(ll)}");
+        }
+        if (differ > 0)
+        {
+            Console.Error.WriteLine($"{differ} of {pairs.Count} per-choice log-likelihoods differ from the engine's");
+            return 1;
+        }
+        Console.WriteLine($"log-likelihoods of all {pairs.Count} pairs equal the engine's own (mlxb_decode, one pair at a time)");
+    }
     double ratio = Median(ratios);
     Console.WriteLine();
     Console.WriteLine($"log-likelihoods of all {pairs.Count} pairs identical both ways in every round");
@@ -160,6 +181,71 @@ static double Median(IEnumerable<double> values)
 {
     double[] sorted = values.Order().ToArray();
     return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+/// <summary>The engine itself through its C API: one pair at a time in a fresh sequence, the log-probability of each
+/// continuation token summed as the evaluator sums the server's values (each float32 as its shortest round-trip text,
+/// read as a double).</summary>
+internal sealed unsafe class EngineScorer : IDisposable
+{
+    [StructLayout(LayoutKind.Sequential)] private struct ContextParams { public int NCtx, NSeqMax, NBatch, NThreads; }
+    [StructLayout(LayoutKind.Sequential)] private struct Batch { public int NTokens; public int* Tokens; public int* SeqIds; public int* Pos; public sbyte* WantLogits; }
+
+    private readonly nint _lib, _model, _ctx;
+    private readonly delegate* unmanaged<nint, Batch*, int> _decode;
+    private readonly delegate* unmanaged<nint, int, int, float*, int> _tokenLogprob;
+    private readonly delegate* unmanaged<nint, int, int, int> _truncate;
+
+    public EngineScorer(string library, string model)
+    {
+        _lib = NativeLibrary.Load(Path.GetFullPath(library));
+        nint F(string name) => NativeLibrary.GetExport(_lib, name);
+        var load = (delegate* unmanaged<byte*, nint, nint*, int>)F("mlxb_model_load");
+        var defaults = (delegate* unmanaged<ContextParams>)F("mlxb_context_default_params");
+        var contextNew = (delegate* unmanaged<nint, ContextParams*, nint*, int>)F("mlxb_context_new");
+        _decode = (delegate* unmanaged<nint, Batch*, int>)F("mlxb_decode");
+        _tokenLogprob = (delegate* unmanaged<nint, int, int, float*, int>)F("mlxb_get_token_logprob");
+        _truncate = (delegate* unmanaged<nint, int, int, int>)F("mlxb_seq_truncate");
+        byte[] path = System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(model) + "\0");
+        nint m, c;
+        fixed (byte* p = path) if (load(p, 0, &m) != 0) throw new InvalidOperationException($"mlxb_model_load {model} failed");
+        ContextParams cp = defaults();
+        cp.NCtx = 2048;
+        cp.NBatch = 2048;
+        cp.NThreads = 1;
+        if (contextNew(m, &cp, &c) != 0) throw new InvalidOperationException("mlxb_context_new failed");
+        (_model, _ctx) = (m, c);
+    }
+
+    public double LogLikelihood(int[] context, int[] continuation)
+    {
+        int[] all = [.. context, .. continuation];
+        int n = all.Length - 1;
+        var want = new sbyte[n];
+        for (int i = context.Length - 1; i < n; i++) want[i] = 1;
+        _truncate(_ctx, 0, 0);
+        fixed (int* t = all) fixed (sbyte* w = want)
+        {
+            var batch = new Batch { NTokens = n, Tokens = t, WantLogits = w };
+            if (_decode(_ctx, &batch) != 0) throw new InvalidOperationException("mlxb_decode failed");
+        }
+        double sum = 0;
+        for (int i = context.Length - 1; i < n; i++)
+        {
+            float lp;
+            if (_tokenLogprob(_ctx, i, all[i + 1], &lp) != 0) throw new InvalidOperationException("mlxb_get_token_logprob failed");
+            sum += double.Parse(lp.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+
+    public void Dispose()
+    {
+        var contextFree = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(_lib, "mlxb_context_free");
+        var modelFree = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(_lib, "mlxb_model_free");
+        contextFree(_ctx);
+        modelFree(_model);
+    }
 }
 
 internal sealed record Run(double Seconds, int Requests, string Tokens, Dictionary<(int, int), LoglikelihoodResponse> Lls);
