@@ -1,109 +1,307 @@
 #:project ../../src/MlxBench.Harness/MlxBench.Harness.csproj
 #:property TargetFramework=net10.0
 #:property TreatWarningsAsErrors=false
+#:property AllowUnsafeBlocks=true
 // Benchmark: ARC-Easy log-likelihood scoring, the evaluator's way (all choices of a document in one request, so a
 // server with prefix reuse computes the shared context once) against lm-eval's way (local-completions: one request
-// per (context, choice) pair, all pairs sorted by descending token length as lm-eval's Collator orders them, the same
-// number in flight), against the same server in the same run. Tokenization is done first and not timed, for both.
-// Prints wall time, requests, prompt tokens computed and reused (from the server's /metrics when it has them) and the
-// ratio; fails if the two ways score any choice differently.
+// per (context, choice) pair, all pairs sorted by descending token length as lm-eval's Collator orders them), the same
+// number in flight, against the same server in the same run. Tokenization is done first and not timed, for both.
+// Both ways are warmed up (JIT tiering of server and client, connections) before anything is timed; then each round
+// times both, alternating which goes first, and the ratio is the median of the rounds' ratios (paired measurements:
+// on a shared machine the absolute figures drift between rounds, a round's ratio much less). Prints, per way and
+// round, wall time, requests, prompt tokens computed and reused, decode steps and the engine thread's busy time (from
+// the server's /metrics). With --engine-library and --model-file it also scores every pair with the engine itself
+// (mlxb_decode + mlxb_get_token_logprob, summed as the evaluator sums the server's JSON values). Fails (exit 1) if
+// the two ways, or a way and the engine, score any choice differently, or the median ratio is below the target.
 //
+//   eng/bench-eval.sh [--threads 1]     # builds and starts MlxBench.Server itself (stories260K), then runs this
 //   dotnet run eng/bench/eval-prefix-sharing.cs -- --base-url http://127.0.0.1:8080/v1 --model stories260K \
-//       --data ../shared/tasks/mosaicml__llm-foundry__arc_easy_test.jsonl [--limit 500] [--concurrency 4] [--rounds 1]
+//       --data ../shared/tasks/mosaicml__llm-foundry__arc_easy_test.jsonl [--limit 500] [--concurrency 4] [--rounds 5]
+//   ... or --server MlxBench.Server.dll --model-file model.gguf [--engine-library libmlxbench.so] [--threads 1]
+//       [--parallel 4] instead of --base-url: the server is started on a free port and stopped at the end.
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using MlxBench.Core.Endpoints;
 using MlxBench.Harness.Eval.Client;
 using MlxBench.Harness.Eval.Data;
 using MlxBench.Harness.Eval.Python;
 using MlxBench.Harness.Eval.Tasks;
 
-var o = new Dictionary<string, string>(StringComparer.Ordinal) { ["--limit"] = "500", ["--concurrency"] = "4", ["--model"] = "model", ["--rounds"] = "1" };
-for (int i = 0; i + 1 < args.Length; i += 2) o[args[i]] = args[i + 1];
-if (!o.ContainsKey("--base-url") || !o.ContainsKey("--data"))
+var o = new Dictionary<string, string>(StringComparer.Ordinal)
 {
-    Console.Error.WriteLine("usage: eval-prefix-sharing.cs --base-url http://host:port/v1 --data arc_easy.jsonl [--model NAME] [--limit 500] [--concurrency 4] [--rounds 1]");
+    ["--limit"] = "500", ["--concurrency"] = "4", ["--model"] = "model", ["--rounds"] = "5", ["--warmup"] = "2", ["--target"] = "2",
+};
+for (int i = 0; i + 1 < args.Length; i += 2) o[args[i]] = args[i + 1];
+if (!(o.ContainsKey("--base-url") || o.ContainsKey("--server") && o.ContainsKey("--model-file")) || !o.ContainsKey("--data"))
+{
+    Console.Error.WriteLine("usage: eval-prefix-sharing.cs (--base-url http://host:port/v1 | --server MlxBench.Server.dll --model-file m.gguf [--engine-library lib] [--threads N] [--parallel N])");
+    Console.Error.WriteLine("                              --data arc_easy.jsonl [--model NAME] [--limit 500] [--concurrency 4] [--rounds 5] [--warmup 2] [--target 2]");
     return 2;
 }
-int limit = int.Parse(o["--limit"], CultureInfo.InvariantCulture), concurrency = int.Parse(o["--concurrency"], CultureInfo.InvariantCulture);
-using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-// No request cache: every request of both ways is computed by the server.
-var endpoint = new OpenAiEndpoint(http, o["--base-url"], cache: null, maxRetries: 0);
-var model = new OpenAiModel(endpoint, new ModelOptions { Model = o["--model"] });
-List<JsonObject> rows = (await DocLoader.LoadFileAsync(Path.GetFullPath(o["--data"]), CancellationToken.None)).Take(limit).ToList();
-var builder = new PromptBuilder(BuiltInTasks.ArcEasy(), null, new PromptOptions());
-List<DocRequests> docs = rows.Select((r, d) => builder.Build(d, r)).ToList();
-var pairs = new List<(int Doc, int Choice, (int[] Context, int[] Continuation) Tokens)>();
-foreach (DocRequests doc in docs)
-    for (int c = 0; c < doc.Requests.Count; c++)
-    {
-        var ll = (LoglikelihoodRequest)doc.Requests[c];
-        pairs.Add((doc.DocId, c, await model.EncodePairAsync(ll.Context, ll.Continuation, CancellationToken.None)));
-    }
-// lm-eval's Collator: descending total length, then the token tuple.
-var lmEvalOrder = pairs.OrderBy(p => -(p.Tokens.Context.Length + p.Tokens.Continuation.Length))
-    .ThenBy(p => p.Tokens.Context.Concat(p.Tokens.Continuation).ToArray(), Comparer<int[]>.Create((a, b) =>
-    {
-        for (int i = 0; i < Math.Min(a.Length, b.Length); i++) if (a[i] != b[i]) return a[i].CompareTo(b[i]);
-        return a.Length.CompareTo(b.Length);
-    })).ToList();
+int Int(string name) => int.Parse(o[name], CultureInfo.InvariantCulture);
+int limit = Int("--limit"), concurrency = Int("--concurrency"), rounds = Int("--rounds"), warmups = Int("--warmup");
+double target = double.Parse(o["--target"], CultureInfo.InvariantCulture);
 
-string metricsUrl = endpoint.ServerRoot + "/metrics";
-async Task<(double Evaluated, double Reused, double Steps, double DecodeSeconds)?> Counters()
-{
-    try
-    {
-        string text = await http.GetStringAsync(metricsUrl);
-        double Read(string name) => text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
-            .Select(l => double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
-        return (Read("mlxbench_prompt_tokens_evaluated_total"), Read("mlxbench_prompt_tokens_reused_total"),
-            Read("mlxbench_decode_steps_total"), Read("mlxbench_decode_seconds_total"));
-    }
-    catch (HttpRequestException) { return null; }
-}
+using ServerProcess? server = o.TryGetValue("--server", out string? serverDll) ? ServerProcess.Start(serverDll, o) : null;
+string baseUrl = server?.BaseUrl ?? o["--base-url"];
+return await RunAsync();
 
-async Task<(double Seconds, int Requests, string Tokens, Dictionary<(int, int), LoglikelihoodResponse> Lls)> Measure(bool batched)
+async Task<int> RunAsync()
 {
-    var lls = new System.Collections.Concurrent.ConcurrentDictionary<(int, int), LoglikelihoodResponse>();
-    var before = await Counters();
-    int sentBefore = endpoint.Sent;
-    var clock = Stopwatch.StartNew();
-    var parallel = new ParallelOptions { MaxDegreeOfParallelism = concurrency };
-    if (batched)
-        await Parallel.ForEachAsync(docs, parallel, async (doc, ct) =>
+    using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+    // No request cache: every request of both ways is computed by the server.
+    var endpoint = new OpenAiEndpoint(http, baseUrl, cache: null, maxRetries: 0);
+    var model = new OpenAiModel(endpoint, new ModelOptions { Model = o["--model"] });
+    List<JsonObject> rows = (await DocLoader.LoadFileAsync(Path.GetFullPath(o["--data"]), CancellationToken.None)).Take(limit).ToList();
+    var builder = new PromptBuilder(BuiltInTasks.ArcEasy(), null, new PromptOptions());
+    List<DocRequests> docs = rows.Select((r, d) => builder.Build(d, r)).ToList();
+    var pairs = new List<(int Doc, int Choice, (int[] Context, int[] Continuation) Tokens)>();
+    foreach (DocRequests doc in docs)
+        for (int c = 0; c < doc.Requests.Count; c++)
         {
-            IReadOnlyList<EvalResponse> r = await model.RunAsync(doc, ct);
-            for (int c = 0; c < r.Count; c++) lls[(doc.DocId, c)] = (LoglikelihoodResponse)r[c];
-        });
-    else
-        await Parallel.ForEachAsync(lmEvalOrder, parallel, async (p, ct) => lls[(p.Doc, p.Choice)] = await model.ScorePairAsync(p.Tokens, ct));
-    double seconds = clock.Elapsed.TotalSeconds;
-    var after = await Counters();
-    string tokens = before is { } b && after is { } a
-        ? $"{a.Evaluated - b.Evaluated:0} prompt tokens computed, {a.Reused - b.Reused:0} reused from the prefix cache, {a.Steps - b.Steps:0} decode steps, {a.DecodeSeconds - b.DecodeSeconds:0.00} s in the engine's decode"
-        : "server has no /metrics";
-    return (seconds, endpoint.Sent - sentBefore, tokens, new Dictionary<(int, int), LoglikelihoodResponse>(lls));
-}
-
-string F(double d) => d.ToString("0.00", CultureInfo.InvariantCulture);
-Console.WriteLine($"ARC-Easy, {docs.Count} documents, {pairs.Count} (context, choice) pairs, concurrency {concurrency}, server {o["--base-url"]}");
-await Measure(batched: true);  // warm-up: JIT, connections, page cache
-int rounds = int.Parse(o["--rounds"], CultureInfo.InvariantCulture);
-var ratios = new List<double>();
-for (int round = 0; round < rounds; round++)
-{
-    var baseline = await Measure(batched: false);
-    var ours = await Measure(batched: true);
-    Console.WriteLine($"baseline, lm-eval's way (one request per pair, lm-eval's order): {F(baseline.Seconds)} s, {baseline.Requests} requests, {baseline.Tokens}");
-    Console.WriteLine($"ours (all choices of a document in one request):               {F(ours.Seconds)} s, {ours.Requests} requests, {ours.Tokens}");
-    ratios.Add(baseline.Seconds / ours.Seconds);
-    Console.WriteLine($"speed-up: {F(baseline.Seconds / ours.Seconds)}x (target >= 2x)");
-    foreach (((int, int) key, LoglikelihoodResponse r) in baseline.Lls)
-        if (ours.Lls[key] != r)
+            var ll = (LoglikelihoodRequest)doc.Requests[c];
+            pairs.Add((doc.DocId, c, await model.EncodePairAsync(ll.Context, ll.Continuation, CancellationToken.None)));
+        }
+    // lm-eval's Collator: descending total length, then the token tuple.
+    var lmEvalOrder = pairs.OrderBy(p => -(p.Tokens.Context.Length + p.Tokens.Continuation.Length))
+        .ThenBy(p => p.Tokens.Context.Concat(p.Tokens.Continuation).ToArray(), Comparer<int[]>.Create((a, b) =>
         {
-            Console.Error.WriteLine($"doc {key.Item1} choice {key.Item2}: {PyFloat.Repr(r.LogLikelihood)} one at a time, {PyFloat.Repr(ours.Lls[key].LogLikelihood)} batched");
+            for (int i = 0; i < Math.Min(a.Length, b.Length); i++) if (a[i] != b[i]) return a[i].CompareTo(b[i]);
+            return a.Length.CompareTo(b.Length);
+        })).ToList();
+
+    string metricsUrl = endpoint.ServerRoot + "/metrics";
+    async Task<Dictionary<string, double>?> Counters()
+    {
+        try
+        {
+            return (await http.GetStringAsync(metricsUrl)).Split('\n').Where(l => l.StartsWith("mlxbench_", StringComparison.Ordinal))
+                .Select(l => l.Split(' ')).ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
+        }
+        catch (HttpRequestException) { return null; }
+    }
+
+    async Task<Run> Measure(bool batched)
+    {
+        var lls = new System.Collections.Concurrent.ConcurrentDictionary<(int, int), LoglikelihoodResponse>();
+        Dictionary<string, double>? before = await Counters();
+        int sentBefore = endpoint.Sent;
+        var clock = Stopwatch.StartNew();
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = concurrency };
+        if (batched)
+            await Parallel.ForEachAsync(docs, parallel, async (doc, ct) =>
+            {
+                IReadOnlyList<EvalResponse> r = await model.RunAsync(doc, ct);
+                for (int c = 0; c < r.Count; c++) lls[(doc.DocId, c)] = (LoglikelihoodResponse)r[c];
+            });
+        else
+            await Parallel.ForEachAsync(lmEvalOrder, parallel, async (p, ct) => lls[(p.Doc, p.Choice)] = await model.ScorePairAsync(p.Tokens, ct));
+        double seconds = clock.Elapsed.TotalSeconds;
+        Dictionary<string, double>? after = await Counters();
+        string tokens = "server has no /metrics";
+        if (before is not null && after is not null)
+        {
+            double D(string name) => after.GetValueOrDefault("mlxbench_" + name) - before.GetValueOrDefault("mlxbench_" + name);
+            tokens = $"{D("prompt_tokens_evaluated_total"):0} prompt tokens computed, {D("prompt_tokens_reused_total"):0} reused, "
+                + $"{D("decode_steps_total"):0} decode steps, engine thread busy {D("step_seconds_total"):0.00} s ({D("decode_seconds_total"):0.00} s in mlxb_decode), "
+                + $"{D("scored_rows_helper_total") / Math.Max(1, D("scored_rows_total")):P0} of the scored rows by the scoring helper";
+        }
+        return new Run(seconds, endpoint.Sent - sentBefore, tokens, new Dictionary<(int, int), LoglikelihoodResponse>(lls));
+    }
+
+    string F(double d) => d.ToString("0.00", CultureInfo.InvariantCulture);
+    Console.WriteLine($"ARC-Easy, {docs.Count} documents, {pairs.Count} (context, choice) pairs, concurrency {concurrency}, server {baseUrl}");
+    // Warm-up of both ways: the server's and this client's code reach their optimized JIT tier only after some
+    // thousands of calls, and a way measured cold would be charged for it.
+    for (int w = 0; w < warmups; w++)
+    {
+        await Measure(batched: false);
+        await Measure(batched: true);
+    }
+    var baselines = new List<double>();
+    var ours = new List<double>();
+    var ratios = new List<double>();
+    for (int round = 0; round < rounds; round++)
+    {
+        // Alternate which way goes first, so neither always runs after the other (page cache, prefix cache, clocks).
+        Run b, us;
+        if (round % 2 == 0)
+        {
+            b = await Measure(batched: false);
+            us = await Measure(batched: true);
+        }
+        else
+        {
+            us = await Measure(batched: true);
+            b = await Measure(batched: false);
+        }
+        Console.WriteLine($"round {round + 1}: baseline, lm-eval's way (one request per pair, lm-eval's order): {F(b.Seconds)} s, {b.Requests} requests, {b.Tokens}");
+        Console.WriteLine($"round {round + 1}: ours (all choices of a document in one request):               {F(us.Seconds)} s, {us.Requests} requests, {us.Tokens}");
+        baselines.Add(b.Seconds);
+        ours.Add(us.Seconds);
+        ratios.Add(b.Seconds / us.Seconds);
+        Console.WriteLine($"round {round + 1}: speed-up {F(b.Seconds / us.Seconds)}x");
+        foreach (((int, int) key, LoglikelihoodResponse r) in b.Lls)
+            if (us.Lls[key] != r)
+            {
+                Console.Error.WriteLine($"doc {key.Item1} choice {key.Item2}: {PyFloat.Repr(r.LogLikelihood)} one at a time, {PyFloat.Repr(us.Lls[key].LogLikelihood)} batched");
+                return 1;
+            }
+    }
+    if (o.TryGetValue("--engine-library", out string? library) && o.TryGetValue("--model-file", out string? modelFile))
+    {
+        using var engine = new EngineScorer(library, modelFile);
+        Dictionary<(int, int), LoglikelihoodResponse> reference = (await Measure(batched: true)).Lls;
+        int differ = 0;
+        foreach (var p in pairs)
+        {
+            double ll = engine.LogLikelihood(p.Tokens.Context, p.Tokens.Continuation);
+            if (ll != reference[(p.Doc, p.Choice)].LogLikelihood && differ++ < 5)
+                Console.Error.WriteLine($"doc {p.Doc} choice {p.Choice}: server {PyFloat.Repr(reference[(p.Doc, p.Choice)].LogLikelihood)}, engine {PyFloat.Repr(ll)}");
+        }
+        if (differ > 0)
+        {
+            Console.Error.WriteLine($"{differ} of {pairs.Count} per-choice log-likelihoods differ from the engine's");
             return 1;
         }
+        Console.WriteLine($"log-likelihoods of all {pairs.Count} pairs equal the engine's own (mlxb_decode, one pair at a time)");
+    }
+    double ratio = Median(ratios);
+    Console.WriteLine();
+    Console.WriteLine($"log-likelihoods of all {pairs.Count} pairs identical both ways in every round");
+    Console.WriteLine($"baseline  lm-eval's way, median wall time       {F(Median(baselines)),8} s  (rounds: {string.Join(", ", baselines.Select(F))})");
+    Console.WriteLine($"ours      all choices per request, median        {F(Median(ours)),8} s  (rounds: {string.Join(", ", ours.Select(F))})");
+    Console.WriteLine($"ratio     speed-up, median of {rounds} rounds          {F(ratio),8}x (rounds: {string.Join(", ", ratios.Select(F))}; target >= {F(target)}x) {(ratio >= target ? "PASS" : "FAIL")}");
+    return ratio >= target ? 0 : 1;
 }
-Console.WriteLine($"log-likelihoods identical both ways; speed-up over {rounds} round(s): {string.Join(", ", ratios.Select(F))}");
-return 0;
+
+static double Median(IEnumerable<double> values)
+{
+    double[] sorted = values.Order().ToArray();
+    return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+/// <summary>The engine itself through its C API: one pair at a time in a fresh sequence, the log-probability of each
+/// continuation token summed as the evaluator sums the server's values (each float32 as its shortest round-trip text,
+/// read as a double).</summary>
+internal sealed unsafe class EngineScorer : IDisposable
+{
+    [StructLayout(LayoutKind.Sequential)] private struct ContextParams { public int NCtx, NSeqMax, NBatch, NThreads; }
+    [StructLayout(LayoutKind.Sequential)] private struct Batch { public int NTokens; public int* Tokens; public int* SeqIds; public int* Pos; public sbyte* WantLogits; }
+
+    private readonly nint _lib, _model, _ctx;
+    private readonly delegate* unmanaged<nint, Batch*, int> _decode;
+    private readonly delegate* unmanaged<nint, int, int, float*, int> _tokenLogprob;
+    private readonly delegate* unmanaged<nint, int, int, int> _truncate;
+
+    public EngineScorer(string library, string model)
+    {
+        _lib = NativeLibrary.Load(Path.GetFullPath(library));
+        nint F(string name) => NativeLibrary.GetExport(_lib, name);
+        var load = (delegate* unmanaged<byte*, nint, nint*, int>)F("mlxb_model_load");
+        var defaults = (delegate* unmanaged<ContextParams>)F("mlxb_context_default_params");
+        var contextNew = (delegate* unmanaged<nint, ContextParams*, nint*, int>)F("mlxb_context_new");
+        _decode = (delegate* unmanaged<nint, Batch*, int>)F("mlxb_decode");
+        _tokenLogprob = (delegate* unmanaged<nint, int, int, float*, int>)F("mlxb_get_token_logprob");
+        _truncate = (delegate* unmanaged<nint, int, int, int>)F("mlxb_seq_truncate");
+        byte[] path = System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(model) + "\0");
+        nint m, c;
+        fixed (byte* p = path) if (load(p, 0, &m) != 0) throw new InvalidOperationException($"mlxb_model_load {model} failed");
+        ContextParams cp = defaults();
+        cp.NCtx = 2048;
+        cp.NBatch = 2048;
+        cp.NThreads = 1;
+        if (contextNew(m, &cp, &c) != 0) throw new InvalidOperationException("mlxb_context_new failed");
+        (_model, _ctx) = (m, c);
+    }
+
+    public double LogLikelihood(int[] context, int[] continuation)
+    {
+        int[] all = [.. context, .. continuation];
+        int n = all.Length - 1;
+        var want = new sbyte[n];
+        for (int i = context.Length - 1; i < n; i++) want[i] = 1;
+        _truncate(_ctx, 0, 0);
+        fixed (int* t = all) fixed (sbyte* w = want)
+        {
+            var batch = new Batch { NTokens = n, Tokens = t, WantLogits = w };
+            if (_decode(_ctx, &batch) != 0) throw new InvalidOperationException("mlxb_decode failed");
+        }
+        double sum = 0;
+        for (int i = context.Length - 1; i < n; i++)
+        {
+            float lp;
+            if (_tokenLogprob(_ctx, i, all[i + 1], &lp) != 0) throw new InvalidOperationException("mlxb_get_token_logprob failed");
+            sum += double.Parse(lp.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        }
+        return sum;
+    }
+
+    public void Dispose()
+    {
+        var contextFree = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(_lib, "mlxb_context_free");
+        var modelFree = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(_lib, "mlxb_model_free");
+        contextFree(_ctx);
+        modelFree(_model);
+    }
+}
+
+internal sealed record Run(double Seconds, int Requests, string Tokens, Dictionary<(int, int), LoglikelihoodResponse> Lls);
+
+/// <summary>MlxBench.Server in its own process on a free loopback port, stopped (with its tree) on dispose.</summary>
+internal sealed class ServerProcess : IDisposable
+{
+    private readonly Process _process;
+
+    private ServerProcess(Process process, string baseUrl)
+    {
+        _process = process;
+        BaseUrl = baseUrl;
+    }
+
+    public string BaseUrl { get; }
+
+    public static ServerProcess Start(string dll, IReadOnlyDictionary<string, string> o)
+    {
+        int port = FreePort.Next();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var arguments = new List<string>
+        {
+            "exec", dll, "--model", Path.GetFullPath(o["--model-file"]), "--served-model-name", o["--model"], "--port", port.ToString(CultureInfo.InvariantCulture),
+            "--threads", o.GetValueOrDefault("--threads") ?? "1", "--parallel", o.GetValueOrDefault("--parallel") ?? "4",
+            "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        };
+        if (o.TryGetValue("--engine-library", out string? engine)) arguments.AddRange(["--engine-library", Path.GetFullPath(engine)]);
+        foreach (string a in arguments) start.ArgumentList.Add(a);
+        Process process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("ready:", StringComparison.Ordinal)) Console.WriteLine("server    " + line.Trim()); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine("server    " + line); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var result = new ServerProcess(process, $"http://127.0.0.1:{port}/v1");
+        using var probe = new HttpClient();
+        for (var deadline = DateTime.UtcNow.AddSeconds(120); DateTime.UtcNow < deadline; Thread.Sleep(100))
+        {
+            if (process.HasExited) throw new InvalidOperationException($"the server exited with code {process.ExitCode}");
+            try
+            {
+                if (probe.GetAsync($"http://127.0.0.1:{port}/health").GetAwaiter().GetResult().IsSuccessStatusCode) return result;
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+        }
+        result.Dispose();
+        throw new TimeoutException("the server did not become ready within 120 s");
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+        _process.Dispose();
+    }
+}

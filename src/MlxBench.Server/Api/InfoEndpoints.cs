@@ -143,6 +143,8 @@ internal static class InfoEndpoints
             Metric("batch_sequences_max", "gauge", c.MaxSequencesPerStep, "Most sequences decoded in one step.");
             Metric("decode_seconds_total", "counter", c.DecodeTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in mlxb_decode.");
             Metric("step_seconds_total", "counter", c.StepTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in steps (decode, sampling, scoring, handing events on).");
+            Metric("scored_rows_total", "counter", host.Scheduler.ScoredRows.All, "Prompt positions whose log-probabilities were computed.");
+            Metric("scored_rows_helper_total", "counter", host.Scheduler.ScoredRows.ByHelper, "Of those, computed by the scoring helper thread beside the engine thread.");
             Metric("requests_running", "gauge", c.Running, "Sequences holding a KV slot.");
             Metric("requests_waiting", "gauge", c.Waiting, "Sequences waiting for a slot.");
             Metric("sequences_cancelled_total", "counter", c.Cancelled, "Sequences dropped because their client went away.");

@@ -65,9 +65,10 @@ internal sealed unsafe class Scheduler : IDisposable
     private readonly int[] _bTokens, _bSeq;
     private readonly sbyte[] _bWant;
     private readonly (Active Job, int PromptIndex)[] _bOwner;
-    private readonly int[] _topTokens;
-    private readonly float[] _topLogprobs;
-    private readonly float[] _rowLogprobs;
+    private readonly ParallelRowScorer _scorer;
+    // The step's scored prompt rows: batch row, the token at the next position, alternatives wanted, result.
+    private readonly int[] _sRows, _sTokens, _sTops;
+    private readonly TokenLogprob?[] _sResults;
 
     public Scheduler(EngineModel model, SchedulerOptions options)
     {
@@ -86,14 +87,17 @@ internal sealed unsafe class Scheduler : IDisposable
         Threads = NativeMethods.ContextNThreads(context);
         _maxLogprobs = options.MaxLogprobs;
         _slots = new Slot[NativeMethods.ContextNSeqMax(context)];
-        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(i, _nCtx, _maxLogprobs + 1);
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(i, _nCtx);
         _bTokens = new int[_nBatch];
         _bSeq = new int[_nBatch];
         _bWant = new sbyte[_nBatch];
         _bOwner = new (Active, int)[_nBatch];
-        _topTokens = new int[_maxLogprobs + 1];
-        _topLogprobs = new float[_maxLogprobs + 1];
-        _rowLogprobs = new float[model.VocabSize];
+        // A helper scores rows beside the engine thread only when the engine's compute threads leave a core free.
+        _scorer = new ParallelRowScorer(context, model.VocabSize, _maxLogprobs, useHelper: Environment.ProcessorCount > Threads);
+        _sRows = new int[_nBatch];
+        _sTokens = new int[_nBatch];
+        _sTops = new int[_nBatch];
+        _sResults = new TokenLogprob?[_nBatch];
         _thread = new Thread(Run) { IsBackground = true, Name = "mlxbench-engine" };
         _thread.Start();
     }
@@ -103,6 +107,8 @@ internal sealed unsafe class Scheduler : IDisposable
     public int Threads { get; }
     public int MaxLogprobs => _maxLogprobs;
     public SchedulerCounters Counters { get; } = new();
+    /// <summary>Scored prompt rows in all and by the helper thread beside the engine thread.</summary>
+    public (long All, long ByHelper) ScoredRows => (_scorer.RowsScored, _scorer.RowsScoredByHelper);
 
     /// <summary>Queues a job; its events arrive on <see cref="SequenceJob.Events"/>. Thread-safe.</summary>
     public void Submit(SequenceJob job) => Submit([job]);
@@ -131,6 +137,7 @@ internal sealed unsafe class Scheduler : IDisposable
         _stopping = true;
         _wake.Release();
         _thread.Join();
+        _scorer.Dispose();
         NativeMethods.ContextFree(_context);
     }
 
@@ -256,7 +263,11 @@ internal sealed unsafe class Scheduler : IDisposable
             return true;
         }
         if (!g.PrefixReady) return false;
+        // A reserved slot, else any free one: a group whose prefix is computed goes first (it is ahead in the waiting
+        // list), so its members are decoded together in the next step instead of one per step behind later leaders
+        // that would otherwise reserve the slots they free.
         Slot? free = g.Reserved.FirstOrDefault(s => s.Owner is null);
+        if (free is null && FreeSlot() is { } unreserved) g.Reserve(free = unreserved);
         if (free is null) return false;
         (Slot? from, int reused) = BestCachedPrefix(a.Job);
         TokenLogprob? fork = null;
@@ -441,6 +452,20 @@ internal sealed unsafe class Scheduler : IDisposable
         Counters.DecodeSteps++;
         Counters.MaxSequencesPerStep = Math.Max(Counters.MaxSequencesPerStep, sequences);
 
+        // Every scored prompt position's entry first (independent rows, perhaps two threads), then the bookkeeping.
+        int scored = 0;
+        for (int i = 0; i < n; i++)
+        {
+            (Active a, int p) = _bOwner[i];
+            if (p < 0 || a.Done || !a.Job.ScorePrompt || p + 1 >= a.Job.Prompt.Length) continue;
+            _sRows[scored] = i;
+            _sTokens[scored] = a.Job.Prompt[p + 1];
+            _sTops[scored] = Math.Max(a.Job.Logprobs, 0);
+            scored++;
+        }
+        _scorer.Score(_sRows, _sTokens, _sTops, _sResults, scored);
+        int nextScored = 0;
+
         for (int i = 0; i < n; i++)
         {
             (Active a, int p) = _bOwner[i];
@@ -451,7 +476,7 @@ internal sealed unsafe class Scheduler : IDisposable
             {
                 Counters.PromptTokensEvaluated++;
                 a.PromptPos = p + 1;
-                if (a.Job.ScorePrompt && p + 1 < a.Job.Prompt.Length) Record(slot, i, p + 1, a.Job.Prompt[p + 1], a.Job.Logprobs);
+                if (a.Job.ScorePrompt && p + 1 < a.Job.Prompt.Length) slot.Store(p + 1, _sResults[nextScored++]!);
                 else if (p + 1 < slot.RecordCount.Length) slot.RecordCount[p + 1] = -1;
                 if (a.Group is { } g && g.Leader == a && p == g.SharedLength - 1) PrefixComputed(g, i);
                 if (p == a.Job.Prompt.Length - 1) PromptDone(a, i);
@@ -518,46 +543,7 @@ internal sealed unsafe class Scheduler : IDisposable
         a.PendingFinish = finish;
     }
 
-    /// <summary>
-    /// The log-probability of <paramref name="token"/> at batch row <paramref name="row"/> and the row's
-    /// <paramref name="top"/> most likely tokens. One log-softmax per row (<c>mlxb_get_logprobs</c>, whose values are
-    /// bit-identical to <c>mlxb_get_token_logprob</c>'s and <c>mlxb_get_top_logprobs</c>'s) instead of one per call:
-    /// the engine computes it over the whole vocabulary, and a scored prompt needs it at every position. The top
-    /// tokens are ranked on the raw logits exactly as <c>mlxb_get_top_logprobs</c> ranks them (ties: lower id first).
-    /// </summary>
-    private TokenLogprob LogprobOf(int row, int token, int top)
-    {
-        fixed (float* lp = _rowLogprobs)
-            EngineException.ThrowIfFailed(NativeMethods.GetLogprobs(_context, row, lp, _rowLogprobs.Length), "mlxb_get_logprobs");
-        int got = 0;
-        if (top > 0)
-        {
-            float* logits = NativeMethods.GetLogits(_context, row);
-            if (logits is null) throw new EngineException("mlxb_get_logits", (int)MlxbStatus.ErrArg, "a scored row has no logits");
-            int k = Math.Min(top, _rowLogprobs.Length);
-            for (int t = 0; t < _rowLogprobs.Length; t++)
-            {
-                if (got == k && !(logits[t] > logits[_topTokens[got - 1]])) continue;
-                int j = got < k ? got++ : k - 1;
-                while (j > 0 && logits[t] > logits[_topTokens[j - 1]])
-                {
-                    _topTokens[j] = _topTokens[j - 1];
-                    j--;
-                }
-                _topTokens[j] = t;
-            }
-            for (int j = 0; j < got; j++) _topLogprobs[j] = _rowLogprobs[_topTokens[j]];
-        }
-        return new TokenLogprob(token, _rowLogprobs[token], _topTokens.AsSpan(0, got).ToArray(), _topLogprobs.AsSpan(0, got).ToArray());
-    }
-
-    /// <summary>Stores the log-probability of <paramref name="token"/> at <paramref name="position"/> (from the logits of
-    /// the previous position, batch row <paramref name="row"/>), so later prompts sharing this prefix reuse it.</summary>
-    private void Record(Slot slot, int row, int position, int token, int top)
-    {
-        TokenLogprob lp = LogprobOf(row, token, Math.Max(top, 0));
-        slot.Store(position, lp);
-    }
+    private TokenLogprob LogprobOf(int row, int token, int top) => _scorer.Own.LogprobOf(row, token, top);
 
     private void FinishPending()
     {
@@ -658,8 +644,10 @@ internal sealed unsafe class Scheduler : IDisposable
     }
 
     /// <summary>One KV-cache sequence of the context: the tokens it holds, and per position the log-probability of
-    /// that position's token (with alternatives) when it was evaluated for a scored prompt.</summary>
-    private sealed class Slot(int id, int nCtx, int topStride)
+    /// that position's token (with alternatives) when it was evaluated for a scored prompt. Entries are immutable and
+    /// shared: a copied prefix and a scored prompt's result refer to the same objects, so nothing is copied per position
+    /// on the engine thread.</summary>
+    private sealed class Slot(int id, int nCtx)
     {
         public int Id { get; } = id;
         public Active? Owner;
@@ -670,24 +658,15 @@ internal sealed unsafe class Scheduler : IDisposable
         public readonly int[] Tokens = new int[nCtx];
         /// <summary>Per position: -1 no entry, else how many alternatives are stored.</summary>
         public readonly int[] RecordCount = Enumerable.Repeat(-1, nCtx + 1).ToArray();
-        private readonly float[] _logprob = new float[nCtx + 1];
-        private readonly int[] _topTokens = new int[(nCtx + 1) * topStride];
-        private readonly float[] _topLogprobs = new float[(nCtx + 1) * topStride];
+        private readonly TokenLogprob?[] _records = new TokenLogprob?[nCtx + 1];
 
         public void Store(int position, TokenLogprob lp)
         {
-            _logprob[position] = lp.Logprob;
-            lp.TopTokens.CopyTo(_topTokens, position * topStride);
-            lp.TopLogprobs.CopyTo(_topLogprobs, position * topStride);
+            _records[position] = lp;
             RecordCount[position] = lp.TopTokens.Length;
         }
 
-        public TokenLogprob RecordAt(int position)
-        {
-            int count = RecordCount[position];
-            return new TokenLogprob(Tokens[position], _logprob[position],
-                _topTokens.AsSpan(position * topStride, count).ToArray(), _topLogprobs.AsSpan(position * topStride, count).ToArray());
-        }
+        public TokenLogprob RecordAt(int position) => _records[position]!;
 
         public void InvalidateRecordsFrom(int position)
         {
@@ -700,9 +679,7 @@ internal sealed unsafe class Scheduler : IDisposable
             target.Length = count;
             int records = Math.Min(count + 1, RecordCount.Length);
             RecordCount.AsSpan(0, records).CopyTo(target.RecordCount);
-            _logprob.AsSpan(0, records).CopyTo(target._logprob);
-            _topTokens.AsSpan(0, records * topStride).CopyTo(target._topTokens);
-            _topLogprobs.AsSpan(0, records * topStride).CopyTo(target._topLogprobs);
+            _records.AsSpan(0, records).CopyTo(target._records);
         }
     }
 }
