@@ -39,9 +39,9 @@ public static class Program
                 return 2;
             }
             FileInfo modelFile = parse.GetValue(model)!;
-            if (!modelFile.Exists)
+            if (!modelFile.Exists && !Directory.Exists(modelFile.FullName))  // a GGUF file or an MLX model folder
             {
-                Console.Error.WriteLine($"--model {modelFile.FullName}: no such file.");
+                Console.Error.WriteLine($"--model {modelFile.FullName}: no such file or MLX model folder.");
                 return 2;
             }
             var options = new ServerOptions
