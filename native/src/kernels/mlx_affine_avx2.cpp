@@ -1,4 +1,4 @@
-// MLX affine product with AVX2 + FMA (used by the avx2 and avx512 tables). Eight consecutive packed words are
+// MLX affine product with AVX2 + FMA (the avx2 table; the avx512 one for rows that are not whole 16-word vectors). Eight consecutive packed words are
 // loaded as one vector; shifting all lanes by k*bits and masking gives element k of each word, i.e. elements
 // w*per + k of the 8*per-element chunk. So the activations are permuted once per call into that order (and their
 // per-group sums taken) and each weight vector meets its activations with one FMA: no gathers, no shuffles.
