@@ -21,8 +21,8 @@ apt_install() {  # $@ = Debian packages
 command -v dotnet >/dev/null || { echo "eng/setup.sh: the .NET SDK 10.0.401 is required (https://dot.net)" >&2; exit 1; }
 
 # Native engine (native/): CMake, a C++17 compiler, Ninja, and GoogleTest for its tests.
-if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v ninja >/dev/null || [ ! -f /usr/include/gtest/gtest.h ]; then
-  apt_install cmake g++ ninja-build libgtest-dev || true
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! command -v ninja >/dev/null || [ ! -f /usr/include/gtest/gtest.h ] || [ ! -f /usr/include/nlohmann/json.hpp ]; then
+  apt_install cmake g++ ninja-build libgtest-dev nlohmann-json3-dev || true
 fi
 [ "${1:-}" = "--toolchain" ] && exit 0
 

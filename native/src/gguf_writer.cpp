@@ -91,6 +91,13 @@ void GgufWriter::write_file(const std::string & path) const {
     if (!ok) fail(MLXB_ERR_IO, "error writing '" + path + "'");
 }
 
+std::vector<uint8_t> GgufWriter::metadata_bytes() const {
+    GgufWriter m;
+    m.kv_ = kv_;
+    m.n_kv_ = n_kv_;
+    return m.to_bytes();
+}
+
 std::vector<uint8_t> GgufWriter::to_bytes() const {
     std::vector<uint8_t> out;
     write([&](const void * p, size_t n) { out.insert(out.end(), (const uint8_t *)p, (const uint8_t *)p + n); });

@@ -30,6 +30,12 @@ public:
     void write(const Sink & sink) const;
     void write_file(const std::string & path) const;  // throws Error(MLXB_ERR_IO)
     std::vector<uint8_t> to_bytes() const;
+    // The same file without its tensors (metadata only), and the tensors one by one: how `convert` and
+    // `gen-model --format mlx` turn a model being built into an MLX folder without writing the GGUF first.
+    std::vector<uint8_t> metadata_bytes() const;
+    template <class F> void for_each_tensor(F && f) const {
+        for (const T & t : tensors_) f(t.name, t.type, t.ne, t.rows);
+    }
 
 private:
     struct T {

@@ -6,6 +6,9 @@
 namespace mlxb {
 
 enum class TensorType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, BF16 = 30 };
+// MLX affine group quantization (Weight::mlx describes it). Not a ggml id, so GGUF files never carry it, and not an
+// enumerator, so the ggml-type switches of the kernel tables are not asked to handle it: it is dispatched first.
+constexpr TensorType k_mlx_affine = (TensorType)0x4d4c5800u;
 
 // 32 weights share one fp16 scale. Layouts are ggml's, bit for bit, so GGUF data is used as mapped.
 constexpr int QK = 32;
@@ -29,6 +32,7 @@ inline bool tensor_type_info(uint32_t id, int64_t * block_elems, int64_t * block
 }
 
 inline const char * tensor_type_name(TensorType t) {
+    if (t == k_mlx_affine) return "MLX";
     int64_t a, b;
     const char * n = "?";
     tensor_type_info((uint32_t)t, &a, &b, &n);

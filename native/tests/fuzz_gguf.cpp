@@ -1,4 +1,5 @@
-// Fuzz target for the GGUF loader, the model builder and the tokenizer built from fuzzed metadata; built with
+// Fuzz target for the GGUF loader, the model builder, the tokenizer built from fuzzed metadata and the safetensors
+// reader (every input is tried as both formats); built with
 // ASan + UBSan (CMake option MLXB_FUZZ). Any input must give a value or an mlxb::Error, never a crash, a leak or
 // undefined behaviour.
 //
@@ -19,6 +20,7 @@
 #include "backend.h"
 #include "common.h"
 #include "gguf.h"
+#include "mlx/safetensors.h"
 #include "model/llama.h"
 #include "model_gen.h"
 
@@ -43,6 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
         mlxb::GgufFile vocab(data, size);
         auto m = mlxb::Model::from_gguf(std::make_unique<mlxb::GgufFile>(data, size), /*vocab_only=*/true);
         m->tok->encode(" spaces  and\ttabs\n", false, false);
+    } catch (const mlxb::Error &) {
+    }
+    try {  // the same bytes as a safetensors file (MLX model folders): parse and read every tensor's bytes
+        mlxb::SafetensorsFile st(data, size, "fuzz");
+        volatile uint8_t sink = 0;
+        for (const auto & kv : st.tensors())
+            if (kv.second.n_bytes) sink = (uint8_t)(sink ^ kv.second.data[0] ^ kv.second.data[kv.second.n_bytes - 1]);
     } catch (const mlxb::Error &) {
     }
     return 0;
@@ -133,6 +142,15 @@ int main(int argc, char ** argv) {
         small.arch = t == mlxb::TensorType::Q4_0 ? "qwen2" : "llama";
         small.tied = t == mlxb::TensorType::Q8_0;
         seeds.push_back(mlxb::random_model(small, t, 11).to_bytes());
+    }
+    {  // a safetensors seed: float, half and packed-integer tensors with metadata, as MLX folders hold
+        mlxb::SafetensorsWriter w;
+        w.add("model.embed_tokens.weight", mlxb::StDtype::U32, {8, 2}, [](const mlxb::SafetensorsWriter::Sink & s) { uint32_t v[16] = {1, 2, 3}; s(v, sizeof v); });
+        w.add("model.embed_tokens.scales", mlxb::StDtype::F16, {8, 1}, [](const mlxb::SafetensorsWriter::Sink & s) { uint16_t v[8] = {0x3c00}; s(v, sizeof v); });
+        w.add("model.norm.weight", mlxb::StDtype::BF16, {16}, [](const mlxb::SafetensorsWriter::Sink & s) { uint16_t v[16] = {0x3f80}; s(v, sizeof v); });
+        w.add("lm_head.weight", mlxb::StDtype::F32, {2, 16}, [](const mlxb::SafetensorsWriter::Sink & s) { float v[32] = {1.0f}; s(v, sizeof v); });
+        w.metadata("format", "mlx");
+        seeds.push_back(w.to_bytes());
     }
     for (const std::vector<uint8_t> & s : seeds) LLVMFuzzerTestOneInput(s.data(), s.size());  // seeds load cleanly
 

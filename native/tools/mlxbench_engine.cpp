@@ -2,6 +2,7 @@
 //   generate   prompt -> text (greedy by default), streamed to stdout; timings on stderr
 //   bench      llama-bench-style prompt processing (pp) and generation (tg) throughput, markdown and/or JSON
 //   gen-model  a GGUF of a named shape with random weights, so benchmarks need no downloads
+//   convert    GGUF -> MLX model folder (optionally MLX affine quantized)
 //   info       what a GGUF holds and which kernels this CPU gets
 // Everything goes through the public C API (mlxb.h) except gen-model, which uses the internal GGUF writer.
 // Exit codes: 0 success, 1 failure (message on stderr), 2 bad usage.
@@ -23,6 +24,8 @@
 
 #include "common.h"
 #include "mlxb.h"
+#include "gguf.h"
+#include "mlx/mlx_convert.h"
 #include "model_gen.h"
 
 namespace {
@@ -410,6 +413,8 @@ int cmd_bench(const Args & a) {
 
 // ---- gen-model ----------------------------------------------------------------------------------------------------
 
+int gen_model_mlx(const mlxb::ModelShape & shape, uint64_t seed, const Args & a, const std::string & out);
+
 int cmd_gen_model(const Args & a) {
     const std::string shape_name = a.get("--shape", "--shape");
     const std::string type_name = a.get("--type", "--type", "F32");
@@ -424,6 +429,9 @@ int cmd_gen_model(const Args & a) {
     if (!mlxb::parse_tensor_type(type_name, &type)) throw UsageError{"--type wants F32, F16, BF16, Q8_0 or Q4_0"};
     if (out.empty()) throw UsageError{"-o FILE.gguf is required"};
     const uint64_t seed = (uint64_t)a.num("-s", "--seed", 1, 0, INT64_MAX);
+    const std::string format = a.get("--format", "--format", "gguf");
+    if (format == "mlx") return gen_model_mlx(*shape, seed, a, out);
+    if (format != "gguf") throw UsageError{"--format wants gguf or mlx"};
     mlxb::GgufWriter w = mlxb::random_model(*shape, type, seed);
     w.kv_str("general.file_type_name", mlxb::tensor_type_name(type));
     // Temp name then rename: an interrupted run leaves no half-written model behind under the real name.
@@ -439,6 +447,50 @@ int cmd_gen_model(const Args & a) {
         throw Failure{"cannot move " + tmp + " to " + out + ": " + std::strerror(errno)};
     }
     std::fprintf(stderr, "wrote %s (%s, %s)\n", out.c_str(), shape->name.c_str(), mlxb::tensor_type_name(type));
+    return 0;
+}
+
+// ---- convert / gen-model --format mlx -------------------------------------------------------------------------------
+
+mlxb::MlxConvertOptions mlx_options(const Args & a) {
+    mlxb::MlxConvertOptions o;
+    o.bits = (int32_t)a.num("--q-bits", "--q-bits", 0, 0, 8);
+    o.group = (int32_t)a.num("--q-group-size", "--q-group-size", 64, 1, 1024);
+    if (o.bits && o.bits != 2 && o.bits != 4 && o.bits != 8) throw UsageError{"--q-bits wants 2, 4 or 8"};
+    if (o.group != 32 && o.group != 64 && o.group != 128) throw UsageError{"--q-group-size wants 32, 64 or 128"};
+    const std::string dt = a.get("--dtype", "--dtype", "float16");
+    if (dt == "float16" || dt == "f16") o.dtype = mlxb::StDtype::F16;
+    else if (dt == "bfloat16" || dt == "bf16") o.dtype = mlxb::StDtype::BF16;
+    else if (dt == "float32" || dt == "f32") o.dtype = mlxb::StDtype::F32;
+    else throw UsageError{"--dtype wants float16, bfloat16 or float32"};
+    return o;
+}
+
+int cmd_convert(const Args & a) {
+    const std::string in = a.get("-m", "--model"), out = a.get("-o", "--output");
+    if (in.empty() || out.empty()) throw UsageError{"convert needs -m MODEL.gguf and -o FOLDER"};
+    const mlxb::MlxConvertOptions o = mlx_options(a);
+    try {
+        mlxb::GgufFile f(in);
+        mlxb::convert_to_mlx(f, mlxb::gguf_source_tensors(f), out, o);
+    } catch (const mlxb::Error & e) {
+        throw Failure{e.what()};
+    }
+    std::fprintf(stderr, "wrote %s (%s)\n", out.c_str(), o.bits ? ("mlx-" + std::to_string(o.bits) + "bit, group " + std::to_string(o.group)).c_str() : "unquantized");
+    return 0;
+}
+
+int gen_model_mlx(const mlxb::ModelShape & shape, uint64_t seed, const Args & a, const std::string & out) {
+    const mlxb::MlxConvertOptions o = mlx_options(a);
+    try {
+        mlxb::GgufWriter w = mlxb::random_model(shape, mlxb::TensorType::F32, seed);
+        const std::vector<uint8_t> meta = w.metadata_bytes();
+        mlxb::GgufFile f(meta.data(), meta.size());
+        mlxb::convert_to_mlx(f, mlxb::writer_source_tensors(w), out, o);
+    } catch (const mlxb::Error & e) {
+        throw Failure{e.what()};
+    }
+    std::fprintf(stderr, "wrote %s (%s, MLX %s)\n", out.c_str(), shape.name.c_str(), o.bits ? (std::to_string(o.bits) + "-bit").c_str() : "float");
     return 0;
 }
 
@@ -476,6 +528,10 @@ const char * k_usage =
     "            sequences side by side (each decode carries one token of each), t/s summed over all of them\n"
     "  gen-model --shape stories15M|stories110M|tinyllama-1.1B [--type F32|F16|BF16|Q8_0|Q4_0] -o FILE [-s SEED]\n"
     "            random weights of that shape (32000-token synthetic vocabulary)\n"
+    "            [--format mlx [--q-bits 4|8 --q-group-size 64] [--dtype float16]]: an MLX folder instead of a GGUF\n"
+    "  convert   -m MODEL.gguf -o FOLDER [--q-bits 2|4|8] [--q-group-size 32|64|128] [--dtype float16|bfloat16|float32]\n"
+    "            an MLX model folder (config.json, model.safetensors, tokenizer.json); with --q-bits, every matrix whose\n"
+    "            input size is a multiple of the group size gets MLX affine quantization, as mlx-lm convert -q does\n"
     "  info      [-m MODEL]   the model's metadata; always the CPU features and kernels chosen\n";
 
 }  // namespace
@@ -495,7 +551,10 @@ int main(int argc, char ** argv) {
                                                   "--repetitions", "-np", "--n-parallel", "-b", "--batch-size", "-o", "--output", "--json-out", "--quiet"},
                                   {"--quiet"}));
         if (cmd == "gen-model")
-            return cmd_gen_model(Args(argc, argv, 2, {"--shape", "--type", "-o", "--output", "-s", "--seed"}, {}));
+            return cmd_gen_model(Args(argc, argv, 2, {"--shape", "--type", "-o", "--output", "-s", "--seed", "--format", "--q-bits",
+                                                      "--q-group-size", "--dtype"}, {}));
+        if (cmd == "convert")
+            return cmd_convert(Args(argc, argv, 2, {"-m", "--model", "-o", "--output", "--q-bits", "--q-group-size", "--dtype"}, {}));
         if (cmd == "info") return cmd_info(Args(argc, argv, 2, {"-m", "--model"}, {}));
         throw UsageError{"unknown command '" + cmd + "'"};
     } catch (const UsageError & e) {

@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "../backend.h"
 #include "../common.h"
 #include "../kernels/kernels.h"
+#include "../kernels/mlx_affine.h"
 #include "../threadpool.h"
 
 namespace mlxb {
@@ -38,13 +40,35 @@ template <class F> void for_each_matrix(const Model & m, F && f) {
     f(m.output);
 }
 
+// An MLX matrix as copied into the packed weights: an MlxQuant header pointing just behind itself, then the
+// packed values, scales and biases unchanged (the MLX kernels read MLX's layout).
+size_t mlx_copy_bytes(const Weight & w) {
+    const size_t groups = (size_t)(w.rows * (w.cols / w.mlx.group));
+    return 64 + (((size_t)(w.rows * w.cols * w.mlx.bits / 32) * 4 + 63) & ~(size_t)63) + 2 * ((groups * 2 + 63) & ~(size_t)63);
+}
+
+void mlx_copy(const Weight & w, void * dst) {
+    const size_t qb = (size_t)(w.rows * w.cols * w.mlx.bits / 32) * 4, sb = (size_t)(w.rows * (w.cols / w.mlx.group)) * 2;
+    uint8_t * p = (uint8_t *)dst + 64;
+    MlxQuant m = w.mlx;
+    std::memcpy(p, w.mlx.q, qb);
+    m.q = (const uint32_t *)p;
+    p += (qb + 63) & ~(size_t)63;
+    std::memcpy(p, w.mlx.scales, sb);
+    m.scales = (const uint16_t *)p;
+    p += (sb + 63) & ~(size_t)63;
+    std::memcpy(p, w.mlx.biases, sb);
+    m.biases = (const uint16_t *)p;
+    std::memcpy(dst, &m, sizeof m);
+}
+
 std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, ThreadPool & pool) {
     auto pw = std::make_shared<PackedWeights>();
     std::vector<size_t> off;
     size_t total = 0;
     for_each_matrix(m, [&](const Weight & w) {
         off.push_back(total);
-        total += (K.packed_bytes(w.type, w.rows, w.cols) + 63) & ~(size_t)63;
+        total += ((w.type == k_mlx_affine ? mlx_copy_bytes(w) : K.packed_bytes(w.type, w.rows, w.cols)) + 63) & ~(size_t)63;
     });
     const size_t huge = (size_t)2 << 20;
     pw->bytes = std::max<size_t>((total + huge - 1) / huge * huge, huge);
@@ -57,6 +81,11 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
     size_t i = 0;
     for_each_matrix(m, [&](const Weight & w) {
         void * dst = (uint8_t *)mem + off[i++];
+        if (w.type == k_mlx_affine) {  // MLX layout kept as is, copied beside the others into the huge pages
+            pw->ptr.push_back(dst);
+            mlx_copy(w, dst);
+            return;
+        }
         pw->ptr.push_back(dst);
         const int64_t panels = (w.rows + K.panel_rows - 1) / K.panel_rows;
         pool.run([&](int ith, int nth) {
@@ -68,7 +97,7 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
     // The mapped originals are not read again (the embedding lookup reads token_embd, which stays): let them go.
     const bool tied = m.output.data == m.tok_embd.data;
     for_each_matrix(m, [&](const Weight & w) {
-        if (!(tied && w.data == m.tok_embd.data)) m.file->release(w.data, (size_t)(w.rows * w.row_bytes));
+        if (!(tied && w.data == m.tok_embd.data) && w.type != k_mlx_affine) m.file->release(w.data, (size_t)(w.rows * w.row_bytes));
     });
     return pw;
 }
@@ -109,6 +138,8 @@ private:
     const void * packed(const Weight & W) const;  // W's data as the kernels read it (at construction only)
     void gemm(const Weight & W, const void * data, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok,
               int64_t r0, int64_t r1) {
+        if (W.type == k_mlx_affine)  // data: the MlxQuant of the copy (mlx_copy), or W's own when nothing is packed
+            return mlx_gemm_(packed_ ? *(const MlxQuant *)data : W.mlx, W.cols, xf, y, n_tok, r0, r1, W.rows);
         K_.gemm(W.type, data, xf, xq, y, W.rows, W.cols, n_tok, r0, r1, W.rows);
     }
     // Row ranges of one thread: whole panels, so no output's arithmetic depends on the thread count.
@@ -121,6 +152,7 @@ private:
     const Model & m_;
     const HParams & hp_;
     const Kernels & K_;
+    const MlxGemm mlx_gemm_;  // the MLX affine product that goes with K_
     int32_t n_ctx_, n_seq_, n_batch_;
     std::unique_ptr<ThreadPool> pool_;
     int64_t n_;  // tokens in the current batch
@@ -143,7 +175,7 @@ private:
 };
 
 CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
-    : m_(m), hp_(m.hp), K_(kernels_for_new_context()), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
+    : m_(m), hp_(m.hp), K_(kernels_for_new_context()), mlx_gemm_(mlx_gemm_for(K_)), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
     k_head_floats_ = (size_t)(n_ctx_ + k_kv_tile - 1) / k_kv_tile * k_kv_tile * hp_.head_dim;
     kc_.assign((size_t)n_seq_ * hp_.n_layer * hp_.n_head_kv * k_head_floats_, 0.0f);
     vc_.assign((size_t)n_seq_ * hp_.n_layer * n_ctx_ * hp_.kv_dim(), 0.0f);
@@ -152,7 +184,8 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     rope_sin_.resize((size_t)n_ctx_ * half);
     for (int32_t pos = 0; pos < n_ctx_; pos++)
         for (int j = 0; j < half; j++) {
-            double theta = pos * std::pow((double)hp_.rope_base, -2.0 * j / hp_.n_rot);
+            const double inv = hp_.rope_inv_freq.empty() ? std::pow((double)hp_.rope_base, -2.0 * j / hp_.n_rot) : hp_.rope_inv_freq[j];
+            double theta = pos * inv;
             rope_cos_[(size_t)pos * half + j] = (float)std::cos(theta);
             rope_sin_[(size_t)pos * half + j] = (float)std::sin(theta);
         }
@@ -345,7 +378,8 @@ void CpuBackend::decode(const DecodeInput & in) {
     const int64_t E = hp_.n_embd, n = n_;
     // Embedding lookup.
     for (int64_t t = 0; t < n; t++)
-        dequantize_row(m_.tok_embd.type, (const uint8_t *)m_.tok_embd.data + in.tokens[t] * m_.tok_embd.row_bytes,
+        if (m_.tok_embd.type == k_mlx_affine) mlx_dequantize_row(m_.tok_embd.mlx, E, in.tokens[t], &x_[t * E]);
+        else dequantize_row(m_.tok_embd.type, (const uint8_t *)m_.tok_embd.data + in.tokens[t] * m_.tok_embd.row_bytes,
                        &x_[t * E], E);
     for (int32_t il = 0; il < hp_.n_layer; il++) {
         const Layer & L = m_.layers[il];

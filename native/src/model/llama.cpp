@@ -1,5 +1,7 @@
 #include "llama.h"
 
+#include <sys/stat.h>
+
 #include "../common.h"
 
 namespace mlxb {
@@ -49,6 +51,8 @@ int32_t hp_int(const GgufFile & f, const std::string & key, int64_t def, int64_t
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string & path, bool vocab_only) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return from_mlx_folder(path, vocab_only);
     return from_gguf(std::make_unique<GgufFile>(path), vocab_only);
 }
 

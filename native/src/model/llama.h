@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../gguf.h"
+#include "../kernels/mlx_affine.h"
 #include "../tokenizer.h"
 
 namespace mlxb {
@@ -29,6 +30,9 @@ struct HParams {
     bool rope_neox = false;  // false: rotate pairs (2j, 2j+1); true: pairs (j, j + n_rot/2)
     float rope_base = 10000.0f;
     float norm_eps = 1e-5f;
+    // Per rotated pair j, the inverse frequency when rope scaling changes it (config.json rope_scaling "linear" or
+    // "llama3"); empty: rope_base^(-2j/n_rot).
+    std::vector<double> rope_inv_freq;
     int32_t kv_dim() const { return n_head_kv * head_dim; }
     int32_t q_dim() const { return n_head * head_dim; }
 };
@@ -39,6 +43,7 @@ struct Weight {
     const void * data = nullptr;
     int64_t rows = 0, cols = 0;
     int64_t row_bytes = 0;
+    MlxQuant mlx;  // type == MLX_AFFINE: the packed values, scales and biases (data == mlx.q)
 };
 
 struct Layer {
@@ -71,6 +76,14 @@ struct Model {
     // vocab_only: tokenizer and metadata, no tensors needed.
     static std::unique_ptr<Model> load(const std::string & path, bool vocab_only);  // throws Error
     static std::unique_ptr<Model> from_gguf(std::unique_ptr<GgufFile> f, bool vocab_only);
+    // An MLX / Hugging Face model folder (config.json, safetensors, tokenizer.json); src/mlx/mlx_model.cpp.
+    static std::unique_ptr<Model> from_mlx_folder(const std::string & dir, bool vocab_only);
+
+    // MLX folders: the mapped safetensors, the GGUF-form metadata `file` parses (tokenizer and config keys), and
+    // float copies of the 1-D tensors (norms, biases) that were stored in half precision.
+    std::shared_ptr<void> weights;
+    std::vector<uint8_t> meta_bytes;
+    std::vector<std::vector<float>> owned_vectors;
 
 private:
     mutable std::mutex derived_mu_;

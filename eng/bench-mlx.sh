@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# MLX-format generation speed against GGUF Q4_0, same shape, same run: TinyLlama-1.1B with random weights as an MLX
+# folder (4-bit affine, group 64, float16 scales/biases: what mlx-community's "-4bit" conversions are) and as a Q4_0
+# GGUF, measured by one `mlxbench-engine bench` invocation, alternating the two models over BENCH_ROUNDS rounds so
+# the neighbours of a shared machine hit both alike. Prints every sample, the best of all samples and the ratio
+# MLX / Q4_0 (target >= 0.91, i.e. within 1.1x) for best-of-N and for the medians. Never run from eng/test.sh.
+#
+#   eng/bench-mlx.sh                                    tg128, 2 threads, 3 rounds of 3 repetitions
+#   BENCH_SHAPE=stories110M BENCH_ROUNDS=5 eng/bench-mlx.sh
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="$repo/artifacts/native/bench"
+models="$repo/artifacts/bench-models"
+out="$repo/artifacts/bench-mlx"
+shape="${BENCH_SHAPE:-tinyllama-1.1B}"
+threads="${BENCH_THREADS:-2}"
+rounds="${BENCH_ROUNDS:-3}"
+reps="${BENCH_REPS:-3}"
+mkdir -p "$models" "$out"
+
+generator=(); command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
+cmake -S "$repo/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=OFF > "$out/configure.log"
+cmake --build "$build" --parallel > "$out/build.log"
+engine="$build/mlxbench-engine"
+
+q4="$models/$shape-Q4_0.gguf"
+mlx="$models/$shape-mlx-4bit-g64"
+[ -f "$q4" ] || "$engine" gen-model --shape "$shape" --type Q4_0 -o "$q4" >&2
+[ -d "$mlx" ] || "$engine" gen-model --shape "$shape" --format mlx --q-bits 4 --q-group-size 64 -o "$mlx" >&2
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; $("$engine" info | sed -n 's/.*\(kernels=[a-z0-9]*\).*/\1/p'); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+q4_all=() mlx_all=()
+for r in $(seq 1 "$rounds"); do
+  "$engine" bench -m "$q4,$mlx" -p 0 -n 128 -t "$threads" -r "$reps" -o json --quiet --json-out "$out/round-$r.json" > /dev/null
+  # samples_ts of each model, in the order the models were given
+  mapfile -t lines < <(grep -o '"samples_ts": \[[^]]*\]' "$out/round-$r.json" | sed 's/.*\[//; s/\]//; s/,//g')
+  q4_all+=(${lines[0]}); mlx_all+=(${lines[1]})
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+summary() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "%.2f %.2f", a[NR], (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+read -r q4_best q4_med <<< "$(summary "${q4_all[@]}")"
+read -r mlx_best mlx_med <<< "$(summary "${mlx_all[@]}")"
+ratio_best="$(awk -v a="$mlx_best" -v b="$q4_best" 'BEGIN {printf "%.2f", a / b}')"
+ratio_med="$(awk -v a="$mlx_med" -v b="$q4_med" 'BEGIN {printf "%.2f", a / b}')"
+verdict="$(awk -v r="$ratio_best" 'BEGIN {print (r + 0 >= 0.91) ? "met" : "MISSED"}')"
+{
+  echo "| model | test | best t/s | median t/s | all samples (t/s) |"
+  echo "| --- | --- | ---: | ---: | --- |"
+  echo "| $shape GGUF Q4_0 | tg128 | $q4_best | $q4_med | $(printf '%.1f ' "${q4_all[@]}")|"
+  echo "| $shape MLX 4-bit g64 | tg128 | $mlx_best | $mlx_med | $(printf '%.1f ' "${mlx_all[@]}")|"
+  echo
+  echo "MLX / Q4_0: best-of-$((rounds * reps)) $ratio_best, median $ratio_med (target >= 0.91, within 1.1x: $verdict)"
+} | tee "$out/summary.md"
