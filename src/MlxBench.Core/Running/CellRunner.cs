@@ -85,7 +85,7 @@ public sealed class CellRunner(RunSettings settings, IReadOnlyDictionary<string,
             // A converter tripping over input it did not foresee fails this cell, never the whole Bench run.
             throw new BenchException(BenchDiagnostic.Error("Cell.ConvertFailed", cell.Id, converter.Kind, output.RawResultPath, $"{e.GetType().Name}: {e.Message}"));
         }
-        envelope.ModelRevision ??= cell.Model.Revision;
+        envelope.ModelRevision ??= cell.Model.Revision ?? cell.Model.SnapshotCommit;
         envelope.Quantization ??= cell.Model.Quantization
             ?? (ModelFolderOf(cell.Model) is { } folder ? Models.ModelFolder.Quantization(folder) : null);
         if (envelope.Results.Count == 0)

@@ -46,10 +46,11 @@ public sealed class ManagedEndpointSdkTests
         </Project>
         """;
 
-    private static (int ExitCode, string Output) Bench(string project) => Bench(project, whileRunning: null);
+    private static (int ExitCode, string Output) Bench(string project, IReadOnlyDictionary<string, string>? environment = null) =>
+        Bench(project, whileRunning: null, environment);
 
     /// <summary>Runs Bench; <paramref name="whileRunning"/> gets the build's process once the endpoint is ready.</summary>
-    private static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning)
+    private static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -61,6 +62,7 @@ public sealed class ManagedEndpointSdkTests
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         using Process process = Process.Start(start)!;
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
@@ -131,6 +133,50 @@ public sealed class ManagedEndpointSdkTests
         StringAssert.Contains(output, "throughput/karpathy/tinyllamas: up to date");
         Assert.IsFalse(output.Contains("starting the native server", StringComparison.Ordinal), output);
         Assert.AreEqual(logWritten, File.GetLastWriteTimeUtc(log));
+    }
+
+    [TestMethod]
+    public void MlxModelFolders_BesideTheProjectOrAWholeHfRepository_AreServed_AndTheirConfigGivesTheQuantization()
+    {
+        string cli = Path.Combine(Path.GetDirectoryName(TestServer.EngineLibrary)!, "mlxbench-engine");
+        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
+        using var dir = new TempDirectory("mlxb-sdk");
+        void Convert(string output, string bits)
+        {
+            using Process convert = Process.Start(new ProcessStartInfo(cli, ["convert", "-m", TestServer.Stories260K, "-o", output, "--q-bits", bits]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            convert.WaitForExit();
+            Assert.AreEqual(0, convert.ExitCode, convert.StandardError.ReadToEnd());
+        }
+        // A folder beside the project, and a whole repository in the HF cache (the Hub's layout), offline.
+        Convert(dir.Combine("models", "stories-4bit"), "4");
+        const string commit = "0123456789abcdef0123456789abcdef01234567";
+        string repo = dir.Combine("hf", "models--mlx-community--stories260K-8bit");
+        Convert(Path.Combine(repo, "snapshots", commit), "8");
+        dir.Write(Path.Combine("hf", "models--mlx-community--stories260K-8bit", "refs", "main"), commit);
+        dir.Write("suite.sh", SuiteScript);
+        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", TestServer.EngineLibrary)
+            .Replace($"""<BenchModel Include="karpathy/tinyllamas" File="{TestServer.Stories260K}" Endpoint="engine" />""", """
+                <BenchModel Include="local/stories-4bit" File="models/stories-4bit" Endpoint="engine" />
+                <BenchModel Include="mlx-community/stories260K-8bit" Endpoint="engine" />
+                """, StringComparison.Ordinal));
+        var environment = new Dictionary<string, string> { ["HF_HUB_CACHE"] = dir.Combine("hf"), ["HF_HUB_OFFLINE"] = "1" };
+
+        (int exit, string output) = Bench(project, environment);
+
+        Assert.AreEqual(0, exit, output);
+        foreach ((string model, string quantization) in new[] { ("local-stories-4bit", "mlx-4bit"), ("mlx-community-stories260k-8bit", "mlx-8bit") })
+        {
+            string cellDir = Directory.GetDirectories(dir.Combine("obj", "bench", "throughput", model)).Single();
+            JsonNode envelope = JsonNode.Parse(File.ReadAllText(Path.Combine(cellDir, "envelope.json")))!;
+            Assert.AreEqual(8, (int)envelope["results"]![0]!["value"]!, $"{model}: the server answered from the folder");
+            Assert.AreEqual(quantization, (string?)envelope["quantization"], model);
+        }
+        StringAssert.Contains(File.ReadAllText(Directory.GetFiles(dir.Combine("obj", "bench", "throughput", "mlx-community-stories260k-8bit"), "envelope.json", SearchOption.AllDirectories).Single()), commit,
+            "the snapshot's commit is the model's revision");
+
+        (exit, output) = Bench(project, environment);
+        Assert.AreEqual(0, exit, output);
+        Assert.IsFalse(output.Contains("starting the native server", StringComparison.Ordinal), "both cells are up to date:\n" + output);
     }
 
     [TestMethod]
