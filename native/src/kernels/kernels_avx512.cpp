@@ -180,10 +180,10 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t rows, i
     const int64_t p0 = r0 / P, p1 = (r1 + P - 1) / P;
     auto mask = [&](int64_t p) { return tail_mask(r1 - p * P); };
     if (n == 1) {
-        // Two panels at a time: consecutive panels are adjacent in memory, so a thread's whole range is read as
-        // (nearly) one sequential stream, which the hardware prefetcher follows best. Eight interleaved streams
-        // (one per panel) measured ~30 % less bandwidth on Zen 5 with 2 threads; two chains are enough to keep up
-        // with memory.
+        // Two panels at a time: consecutive panels are adjacent in memory, so a thread's range is read as two
+        // streams, which the hardware prefetcher follows far better than eight (one per panel of an 8-panel
+        // group): 2 threads on Zen 5 streamed 46 GB/s with two, 31 GB/s with eight (BENCHMARKS.md). Two FMA
+        // chains still outpace memory.
         int64_t p = p0;
         for (; p + 2 <= p1; p += 2) gemv_f<L, 2>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p + 1));
         for (; p < p1; p++) gemv_f<L, 1>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p));
@@ -252,8 +252,8 @@ void gemv_q(const uint8_t * W, int64_t pstride, const BlockQ8x * x, int64_t nb, 
                 const uint8_t * q = base + p * pstride + j * QB;
                 const uint16_t * d = (const uint16_t *)(base + p * pstride + nbs * QB) + j * P;
                 // One superblock ahead in this panel's stream (4.3 KiB Q8_0, 2.3 KiB Q4_0), one block's share of
-                // its lines per block, so every line is asked for once. Two lines per block two blocks ahead
-                // (before) left the int8 GEMV ~25 % short of the float one's bandwidth.
+                // its lines per block, so every line is asked for once (two lines per block, 1 KiB ahead, left
+                // most of the Q8_0 stream to the hardware prefetcher, which ramps up too slowly on short panels).
                 const char * ahead = (const char *)(base + p * pstride + (SB + j) * (QB + 2 * P));
                 for (int64_t o = 0; o < QB + 2 * P; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
                 __m512i s0 = corr, s1 = _mm512_setzero_si512();
