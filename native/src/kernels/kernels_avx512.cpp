@@ -180,9 +180,12 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t rows, i
     const int64_t p0 = r0 / P, p1 = (r1 + P - 1) / P;
     auto mask = [&](int64_t p) { return tail_mask(r1 - p * P); };
     if (n == 1) {
+        // Two panels at a time: consecutive panels are adjacent in memory, so a thread's range is read as two
+        // streams, which the hardware prefetcher follows far better than eight (one per panel of an 8-panel
+        // group): 2 threads on Zen 5 streamed 46 GB/s with two, 31 GB/s with eight (BENCHMARKS.md). Two FMA
+        // chains still outpace memory.
         int64_t p = p0;
-        for (; p + 8 <= p1; p += 8) gemv_f<L, 8>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p + 7));
-        for (; p + 4 <= p1; p += 4) gemv_f<L, 4>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p + 3));
+        for (; p + 2 <= p1; p += 2) gemv_f<L, 2>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p + 1));
         for (; p < p1; p++) gemv_f<L, 1>(W + p * pstride, pstride, X, cols, Y + p * P, mask(p));
         return;
     }
@@ -230,7 +233,6 @@ inline __m512i qgroup(const uint8_t * q, int g) {
     }
 }
 
-constexpr int64_t k_pf_q = 1024;  // bytes ahead along a panel stream
 
 template <bool Q4, int NP>
 void gemv_q(const uint8_t * W, int64_t pstride, const BlockQ8x * x, int64_t nb, float * y, __mmask16 mlast) {
@@ -249,8 +251,11 @@ void gemv_q(const uint8_t * W, int64_t pstride, const BlockQ8x * x, int64_t nb, 
             for (int p = 0; p < NP; p++) {
                 const uint8_t * q = base + p * pstride + j * QB;
                 const uint16_t * d = (const uint16_t *)(base + p * pstride + nbs * QB) + j * P;
-                _mm_prefetch((const char *)q + k_pf_q, _MM_HINT_T0);
-                if (!Q4) _mm_prefetch((const char *)q + k_pf_q + 256, _MM_HINT_T0);
+                // One superblock ahead in this panel's stream (4.3 KiB Q8_0, 2.3 KiB Q4_0), one block's share of
+                // its lines per block, so every line is asked for once (two lines per block, 1 KiB ahead, left
+                // most of the Q8_0 stream to the hardware prefetcher, which ramps up too slowly on short panels).
+                const char * ahead = (const char *)(base + p * pstride + (SB + j) * (QB + 2 * P));
+                for (int64_t o = 0; o < QB + 2 * P; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
                 __m512i s0 = corr, s1 = _mm512_setzero_si512();
                 if constexpr (Q4) {
                     const __m512i low = _mm512_set1_epi8(0x0f);
@@ -325,9 +330,9 @@ void gemm_q(const uint8_t * W, const BlockQ8x * X, float * Y, int64_t rows, int6
     const int64_t pstride = panel_bytes(Q4 ? TensorType::Q4_0 : TensorType::Q8_0, cols);
     const int64_t p0 = r0 / P, p1 = (r1 + P - 1) / P;
     auto mask = [&](int64_t p) { return tail_mask(r1 - p * P); };
-    if (n == 1) {
+    if (n == 1) {  // two panels at a time: fewer concurrent streams, as for float weights
         int64_t p = p0;
-        for (; p + 4 <= p1; p += 4) gemv_q<Q4, 4>(W + p * pstride, pstride, X, nb, Y + p * P, mask(p + 3));
+        for (; p + 2 <= p1; p += 2) gemv_q<Q4, 2>(W + p * pstride, pstride, X, nb, Y + p * P, mask(p + 1));
         for (; p < p1; p++) gemv_q<Q4, 1>(W + p * pstride, pstride, X, nb, Y + p * P, mask(p));
         return;
     }
