@@ -510,6 +510,32 @@ inline float tree16(__m512 v) {
 inline float * q_scratch(float * sc, int32_t len) { return sc + (size_t)((len + k_kv_tile - 1) / k_kv_tile) * k_kv_tile * k_attn_block; }
 
 constexpr int DC = 8;  // value dimensions per pass (zmm accumulators)
+constexpr int32_t k_pf_v = 16;  // positions ahead the value rows (one vstride apart) are prefetched
+
+// out[16 NC] = inv * sum_p e_p v_p over one pass of NC vectors of value dimensions (rem = dimensions left from
+// here; the last vector is masked). NC a template parameter so the accumulators stay in registers: with a run-time
+// count they lived on the stack and every position waited on a store-to-load round trip.
+template <int NC>
+void attend_values(const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m512 inv, float * out) {
+    __m512 o[NC];
+    __mmask16 mk[NC];
+    for (int c = 0; c < NC; c++) o[c] = _mm512_setzero_ps(), mk[c] = tail_mask(rem - 16 * c);
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 w = _mm512_set1_ps(e[p]);
+        const float * vp = v + p * vstride;
+        if (p + k_pf_v < len)
+            for (int c = 0; c < NC; c++) _mm_prefetch((const char *)(vp + k_pf_v * vstride + 16 * c), _MM_HINT_T0);
+        for (int c = 0; c < NC; c++) o[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mk[c], vp + 16 * c), o[c]);
+    }
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(out + 16 * c, mk[c], _mm512_mul_ps(o[c], inv));
+}
+
+template <int NC>
+void attend_values_dispatch(int nc, const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m512 inv,
+                            float * out) {
+    if constexpr (NC > 1) if (nc < NC) return attend_values_dispatch<NC - 1>(nc, e, len, v, vstride, rem, inv, out);
+    attend_values<NC>(e, len, v, vstride, rem, inv, out);
+}
 
 void attend(const float * q, const float * k, const float * v, int64_t vstride, int32_t len, int32_t hd, float scale,
             float * out, float * sc) {
@@ -522,8 +548,12 @@ void attend(const float * q, const float * k, const float * v, int64_t vstride, 
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         const float * kt = k + t0 * tstride;
         if (nt == 4) {
+            // The caches of a decode step of many sequences live in DRAM: fetch the next 4 tiles while these run.
+            const bool pf = t0 + 8 <= ntiles;
             for (int32_t d = 0; d < hd; d++) {
                 const __m512 qb = _mm512_set1_ps(qs[d]);
+                if (pf)
+                    for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(kt + (4 + i) * tstride + d * k_kv_tile), _MM_HINT_T0);
                 for (int i = 0; i < 4; i++) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(kt + i * tstride + d * k_kv_tile), qb, acc[i]);
             }
         } else {
@@ -546,15 +576,7 @@ void attend(const float * q, const float * k, const float * v, int64_t vstride, 
     const __m512 inv = _mm512_set1_ps(1.0f / tree16(vs));
     for (int32_t d0 = 0; d0 < hd; d0 += DC * 16) {
         const int nc = std::min<int32_t>(DC, (hd - d0 + 15) / 16);
-        __m512 o[DC];
-        __mmask16 mk[DC];
-        for (int c = 0; c < nc; c++) o[c] = _mm512_setzero_ps(), mk[c] = tail_mask(hd - d0 - 16 * c);
-        for (int32_t p = 0; p < len; p++) {
-            const __m512 w = _mm512_set1_ps(sc[p]);
-            const float * vp = v + p * vstride + d0;
-            for (int c = 0; c < nc; c++) o[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mk[c], vp + 16 * c), o[c]);
-        }
-        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(out + d0 + 16 * c, mk[c], _mm512_mul_ps(o[c], inv));
+        attend_values_dispatch<DC>(nc, sc, len, v + d0, vstride, hd - d0, inv, out + d0);
     }
 }
 
