@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/kernels.h"
+#include "sampling.h"
 #include "test_util.h"
 
 using namespace mlxb_test;
@@ -235,5 +236,29 @@ TEST(Kernels, QuantizersFollowGgmlReference) {
     for (uint32_t h = 0; h < 0x10000; h++) {
         if ((h & 0x7c00) == 0x7c00) continue;
         ASSERT_EQ(mlxb::fp32_to_fp16(mlxb::fp16_to_fp32((uint16_t)h)), (uint16_t)h) << h;
+    }
+}
+
+// The float log-softmax of sampling.cpp against std::exp/std::log in double: the bound derived in its comment
+// (< 1e-6 on log_sum) with a little room, on rows of awkward lengths, wide and narrow logit ranges, -inf entries.
+TEST(LogSoftmax, MatchesDoublePrecisionReference) {
+    for (int32_t n : {1, 2, 7, 63, 64, 65, 512, 32000, 151936}) {
+        for (float spread : {0.01f, 1.0f, 8.0f, 40.0f}) {
+            std::vector<float> l = randoms((size_t)n, 7 + (uint32_t)n, spread);
+            if (n > 3) l[(size_t)n / 3] = -INFINITY;
+            double mx = -INFINITY;
+            for (float x : l) mx = std::max(mx, (double)x);
+            double sum = 0;
+            for (float x : l) sum += std::exp((double)x - mx);
+            const mlxb::LogSoftmax ls(l.data(), n);
+            for (int32_t i : {0, n / 2, n - 1}) {
+                const double want = ((double)l[(size_t)i] - mx) - std::log(sum);
+                if (std::isinf(want)) {
+                    EXPECT_EQ(ls(l[(size_t)i]), -INFINITY);
+                    continue;
+                }
+                EXPECT_NEAR(ls(l[(size_t)i]), want, 2e-6 + 1e-7 * std::fabs(want)) << "n=" << n << " spread=" << spread << " i=" << i;
+            }
+        }
     }
 }

@@ -323,6 +323,64 @@ void micro_q_dispatch(int rn, const uint8_t * W, int64_t pstride, const BlockQ8x
     micro_q<Q4, NPAN, RN>(W, pstride, X, nb, s, Y, ldy, m, first);
 }
 
+// Few tokens (a decode step of 2..k_few_max sequences): one panel x RN tokens over all of its blocks. Each block is
+// loaded and (Q4_0) unpacked into eight registers once and then serves every token of the tile, so a weight byte is
+// read and unpacked once per call instead of once per tile of tokens; the panel is one sequential stream and the
+// accumulators stay in registers from the first block to the last. Same per-output arithmetic as gemv_q: an exact
+// int32 block sum, then acc = fma(float(sum), d_w * d_x, acc) in block order.
+constexpr int k_few_max = 16;
+// Prefetch distance of micro_q_few, in blocks along its one stream (the panel, then the next one): measured on Zen 5,
+// ~30 blocks (8.6 KB Q4_0, 16 KB Q8_0) keep a decode step of 8 tokens compute-bound on a DRAM-resident matrix,
+// 1 KB ahead left it waiting on memory more than half the time.
+constexpr int64_t k_pf_few_blocks = 30;
+
+template <bool Q4, int RN>
+void micro_q_few(const uint8_t * W, const BlockQ8x * X, int64_t nb, float * Y, int64_t ldy, __mmask16 m) {
+    constexpr int64_t QB = qblock_bytes(Q4);
+    __m512 acc[RN];
+    for (int j = 0; j < RN; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t s = 0; s * SB < nb; s++) {
+        const int64_t nbs = std::min(SB, nb - s * SB);
+        const uint8_t * base = W + s * SB * (QB + 2 * P);
+        for (int64_t jb = 0; jb < nbs; jb++) {
+            const int64_t b = s * SB + jb;
+            const uint8_t * q = base + jb * QB;
+            // Every line of a block's share of the stream (q bytes and scales), k_pf_few_blocks ahead.
+            const char * pf = (const char *)W + (b + k_pf_few_blocks) * (QB + 2 * P);
+            for (int64_t o = 0; o < QB + 2 * P; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+            __m512i w[8];
+            if constexpr (Q4) {
+                const __m512i low = _mm512_set1_epi8(0x0f);
+                for (int h = 0; h < 4; h++) {
+                    const __m512i v = _mm512_load_si512(q + 64 * h);
+                    w[h] = _mm512_and_si512(v, low);
+                    w[h + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+                }
+            } else {
+                for (int g = 0; g < 8; g++) w[g] = _mm512_load_si512(q + 64 * g);
+            }
+            const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((const uint16_t *)(base + nbs * QB) + jb * P)));
+#pragma GCC unroll 16
+            for (int j = 0; j < RN; j++) {
+                const BlockQ8x & xb = X[j * nb + b];
+                __m512i s0 = _mm512_set1_epi32((Q4 ? -8 : -128) * xb.sum), s1 = _mm512_setzero_si512();
+                for (int g = 0; g < 8; g += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, w[g], bcast4(xb.qs + 4 * g));
+                    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], bcast4(xb.qs + 4 * g + 4));
+                }
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, _mm512_set1_ps(xb.d)), acc[j]);
+            }
+        }
+    }
+    for (int j = 0; j < RN; j++) _mm512_mask_storeu_ps(Y + j * ldy, m, acc[j]);
+}
+
+template <bool Q4, int RN>
+void micro_q_few_dispatch(int rn, const uint8_t * W, const BlockQ8x * X, int64_t nb, float * Y, int64_t ldy, __mmask16 m) {
+    if constexpr (RN > 1) if (rn < RN) return micro_q_few_dispatch<Q4, RN - 1>(rn, W, X, nb, Y, ldy, m);
+    micro_q_few<Q4, RN>(W, X, nb, Y, ldy, m);
+}
+
 template <bool Q4>
 void gemm_q(const uint8_t * W, const BlockQ8x * X, float * Y, int64_t rows, int64_t cols, int64_t n, int64_t r0, int64_t r1,
             int64_t ldy) {
@@ -334,6 +392,14 @@ void gemm_q(const uint8_t * W, const BlockQ8x * X, float * Y, int64_t rows, int6
         int64_t p = p0;
         for (; p + 2 <= p1; p += 2) gemv_q<Q4, 2>(W + p * pstride, pstride, X, nb, Y + p * P, mask(p + 1));
         for (; p < p1; p++) gemv_q<Q4, 1>(W + p * pstride, pstride, X, nb, Y + p * P, mask(p));
+        return;
+    }
+    if (n <= 2 * k_few_max) {
+        const int64_t tn = tile_size(n, k_few_max);
+        for (int64_t p = p0; p < p1; p++)
+            for (int64_t t = 0; t < n; t += tn)
+                micro_q_few_dispatch<Q4, k_few_max>((int)std::min(tn, n - t), W + p * pstride, X + t * nb, nb,
+                                                    Y + t * ldy + p * P, ldy, mask(p));
         return;
     }
     const int npan_max = n <= 3 ? 4 : 2;
@@ -449,6 +515,32 @@ inline float tree16(__m512 v) {
 inline float * q_scratch(float * sc, int32_t len) { return sc + (size_t)((len + k_kv_tile - 1) / k_kv_tile) * k_kv_tile * k_attn_block; }
 
 constexpr int DC = 8;  // value dimensions per pass (zmm accumulators)
+constexpr int32_t k_pf_v = 16;  // positions ahead the value rows (one vstride apart) are prefetched
+
+// out[16 NC] = inv * sum_p e_p v_p over one pass of NC vectors of value dimensions (rem = dimensions left from
+// here; the last vector is masked). NC a template parameter so the accumulators stay in registers: with a run-time
+// count they lived on the stack and every position waited on a store-to-load round trip.
+template <int NC>
+void attend_values(const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m512 inv, float * out) {
+    __m512 o[NC];
+    __mmask16 mk[NC];
+    for (int c = 0; c < NC; c++) o[c] = _mm512_setzero_ps(), mk[c] = tail_mask(rem - 16 * c);
+    for (int32_t p = 0; p < len; p++) {
+        const __m512 w = _mm512_set1_ps(e[p]);
+        const float * vp = v + p * vstride;
+        if (p + k_pf_v < len)
+            for (int c = 0; c < NC; c++) _mm_prefetch((const char *)(vp + k_pf_v * vstride + 16 * c), _MM_HINT_T0);
+        for (int c = 0; c < NC; c++) o[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mk[c], vp + 16 * c), o[c]);
+    }
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(out + 16 * c, mk[c], _mm512_mul_ps(o[c], inv));
+}
+
+template <int NC>
+void attend_values_dispatch(int nc, const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m512 inv,
+                            float * out) {
+    if constexpr (NC > 1) if (nc < NC) return attend_values_dispatch<NC - 1>(nc, e, len, v, vstride, rem, inv, out);
+    attend_values<NC>(e, len, v, vstride, rem, inv, out);
+}
 
 void attend(const float * q, const float * k, const float * v, int64_t vstride, int32_t len, int32_t hd, float scale,
             float * out, float * sc) {
@@ -461,8 +553,12 @@ void attend(const float * q, const float * k, const float * v, int64_t vstride, 
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         const float * kt = k + t0 * tstride;
         if (nt == 4) {
+            // The caches of a decode step of many sequences live in DRAM: fetch the next 4 tiles while these run.
+            const bool pf = t0 + 8 <= ntiles;
             for (int32_t d = 0; d < hd; d++) {
                 const __m512 qb = _mm512_set1_ps(qs[d]);
+                if (pf)
+                    for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(kt + (4 + i) * tstride + d * k_kv_tile), _MM_HINT_T0);
                 for (int i = 0; i < 4; i++) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(kt + i * tstride + d * k_kv_tile), qb, acc[i]);
             }
         } else {
@@ -485,15 +581,7 @@ void attend(const float * q, const float * k, const float * v, int64_t vstride, 
     const __m512 inv = _mm512_set1_ps(1.0f / tree16(vs));
     for (int32_t d0 = 0; d0 < hd; d0 += DC * 16) {
         const int nc = std::min<int32_t>(DC, (hd - d0 + 15) / 16);
-        __m512 o[DC];
-        __mmask16 mk[DC];
-        for (int c = 0; c < nc; c++) o[c] = _mm512_setzero_ps(), mk[c] = tail_mask(hd - d0 - 16 * c);
-        for (int32_t p = 0; p < len; p++) {
-            const __m512 w = _mm512_set1_ps(sc[p]);
-            const float * vp = v + p * vstride + d0;
-            for (int c = 0; c < nc; c++) o[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mk[c], vp + 16 * c), o[c]);
-        }
-        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(out + d0 + 16 * c, mk[c], _mm512_mul_ps(o[c], inv));
+        attend_values_dispatch<DC>(nc, sc, len, v + d0, vstride, hd - d0, inv, out + d0);
     }
 }
 
