@@ -47,11 +47,14 @@ public sealed class SchedulerGroupTests
         string unique = Guid.NewGuid().ToString("N");
 
         // A long prompt keeps the engine busy in one step while the rest arrive, so they are admitted together.
-        var busy = Job(Tokens(unique + string.Concat(Enumerable.Repeat(" the big red dog ran to the park", 30))), 200);
+        // The generations run as long as the context allows (512 positions), so a loaded machine delaying this test
+        // thread does not let them finish before it looks.
+        int[] busyPrompt = Tokens(unique + string.Concat(Enumerable.Repeat(" the big red dog ran to the park", 30)));
+        var busy = Job(busyPrompt, 500 - busyPrompt.Length);
         scheduler.Submit(busy);
         await Task.Delay(5);
         int[] story = Tokens(unique + " Once upon a time, there was a little girl named Lily who liked to play");
-        var running = Job(story, 300);
+        var running = Job(story, 500 - story.Length);
         var deferred = Job([.. story, .. Tokens(" outside")[1..]], 4);   // waits for running's prefix
         SequenceJob[] choices = [.. new[] { " a dog", " the sun", " a tree", " Tom" }.Select(c => Job(Tokens(unique + " Question: what did Lily see?\nAnswer:" + c), 1, score: true))];
         scheduler.Submit(running);
@@ -62,7 +65,7 @@ public sealed class SchedulerGroupTests
         await Task.WhenAll(choices.Select(TokensOf)).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.IsFalse(longOne.IsCompleted || busyOne.IsCompleted, "the choices finished while the long generations still hold their slots");
         Assert.AreEqual(4, await TokensOf(deferred).WaitAsync(TimeSpan.FromSeconds(60)));
-        Assert.AreEqual(300, await longOne.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.AreEqual(500 - story.Length, await longOne.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.IsTrue(await busyOne.WaitAsync(TimeSpan.FromSeconds(60)) > 0);
     }
 
