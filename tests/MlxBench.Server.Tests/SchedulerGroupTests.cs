@@ -46,10 +46,10 @@ public sealed class SchedulerGroupTests
         int[] Tokens(string text) => model.Tokenize(text, model.AddBos, parseSpecial: false);
         string unique = Guid.NewGuid().ToString("N");
 
-        // A long prompt keeps the engine busy in one step while the rest arrive, so they are admitted together.
-        // The generations run as long as the context allows (512 positions), so a loaded machine delaying this test
-        // thread does not let them finish before it looks.
-        int[] busyPrompt = Tokens(unique + string.Concat(Enumerable.Repeat(" the big red dog ran to the park", 30)));
+        // A long prompt keeps the engine busy in one step while the rest arrive, so they are admitted together. The
+        // generations run to the context's end (512 positions; ~300 and ~450 tokens), so a loaded machine delaying
+        // this test thread does not let them finish before it looks.
+        int[] busyPrompt = Tokens(unique + string.Concat(Enumerable.Repeat(" the big red dog ran to the park", 12)));
         var busy = Job(busyPrompt, 500 - busyPrompt.Length);
         scheduler.Submit(busy);
         await Task.Delay(5);
@@ -63,7 +63,9 @@ public sealed class SchedulerGroupTests
 
         Task<int> longOne = TokensOf(running), busyOne = TokensOf(busy);
         await Task.WhenAll(choices.Select(TokensOf)).WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.IsFalse(longOne.IsCompleted || busyOne.IsCompleted, "the choices finished while the long generations still hold their slots");
+        Assert.IsFalse(longOne.IsCompleted || busyOne.IsCompleted, "the choices finished while the long generations still hold their slots: "
+            + $"long {(longOne.IsCompleted ? longOne.Exception?.InnerException?.Message ?? longOne.Result + " tokens" : "running")}, "
+            + $"busy {(busyOne.IsCompleted ? busyOne.Exception?.InnerException?.Message ?? busyOne.Result + " tokens" : "running")}");
         Assert.AreEqual(4, await TokensOf(deferred).WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.AreEqual(500 - story.Length, await longOne.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.IsTrue(await busyOne.WaitAsync(TimeSpan.FromSeconds(60)) > 0);
