@@ -75,12 +75,7 @@ internal static class ChatCompletionsEndpoint
         var buffer = new ArrayBufferWriter<byte>(2048);
         using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
         {
-            w.WriteStartObject();
-            w.WriteString("id", id);
-            w.WriteString("object", "chat.completion");
-            w.WriteNumber("created", created);
-            w.WriteString("model", host.ModelId);
-            w.WriteStartArray("choices");
+            ResponseHead.Write(w, id, "chat.completion", created, host.ModelId);
             foreach (ChoiceResult c in choices)
             {
                 w.WriteStartObject();
@@ -181,12 +176,7 @@ internal static class ChatCompletionsEndpoint
             buffer.ResetWrittenCount();
             using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
             {
-                w.WriteStartObject();
-                w.WriteString("id", id);
-                w.WriteString("object", "chat.completion.chunk");
-                w.WriteNumber("created", created);
-                w.WriteString("model", modelId);
-                w.WriteStartArray("choices");
+                ResponseHead.Write(w, id, "chat.completion.chunk", created, modelId);
                 w.WriteStartObject();
                 w.WriteNumber("index", index);
                 w.WriteStartObject("delta");
@@ -230,12 +220,7 @@ internal static class ChatCompletionsEndpoint
             buffer.ResetWrittenCount();
             using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
             {
-                w.WriteStartObject();
-                w.WriteString("id", id);
-                w.WriteString("object", "chat.completion.chunk");
-                w.WriteNumber("created", created);
-                w.WriteString("model", modelId);
-                w.WriteStartArray("choices");
+                ResponseHead.Write(w, id, "chat.completion.chunk", created, modelId);
                 w.WriteEndArray();
                 CompletionsEndpoint.WriteUsageChunk(w, choices);
                 w.WriteEndObject();

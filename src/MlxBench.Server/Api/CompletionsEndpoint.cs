@@ -126,12 +126,7 @@ internal static class CompletionsEndpoint
         var buffer = new ArrayBufferWriter<byte>(4096);
         using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
         {
-            w.WriteStartObject();
-            w.WriteString("id", info.Id);
-            w.WriteString("object", "text_completion");
-            w.WriteNumber("created", info.Created);
-            w.WriteString("model", info.Model);
-            w.WriteStartArray("choices");
+            ResponseHead.Write(w, info.Id, "text_completion", info.Created, info.Model);
             foreach (ChoiceResult c in choices)
             {
                 Prompt prompt = prompts[c.PromptIndex];
@@ -233,12 +228,7 @@ internal static class CompletionsEndpoint
             buffer.ResetWrittenCount();
             using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
             {
-                w.WriteStartObject();
-                w.WriteString("id", info.Id);
-                w.WriteString("object", "text_completion");
-                w.WriteNumber("created", info.Created);
-                w.WriteString("model", info.Model);
-                w.WriteStartArray("choices");
+                ResponseHead.Write(w, info.Id, "text_completion", info.Created, info.Model);
                 w.WriteStartObject();
                 w.WriteNumber("index", choice);
                 string echo = info.Echo && !sentEcho[choice] ? EchoText(prompt, model) : "";
@@ -267,12 +257,7 @@ internal static class CompletionsEndpoint
             buffer.ResetWrittenCount();
             using (var w = new Utf8JsonWriter(buffer, JsonBytesResult.WriterOptions))
             {
-                w.WriteStartObject();
-                w.WriteString("id", info.Id);
-                w.WriteString("object", "text_completion");
-                w.WriteNumber("created", info.Created);
-                w.WriteString("model", info.Model);
-                w.WriteStartArray("choices");
+                ResponseHead.Write(w, info.Id, "text_completion", info.Created, info.Model);
                 w.WriteEndArray();
                 WriteUsage(w, choices);
                 w.WriteEndObject();
