@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using MlxBench.Core.Shards;
 using MlxBench.Core.Sinks;
@@ -112,20 +111,6 @@ public sealed class ReportTargetTests
         return path;
     }
 
-    private static async Task<(int Exit, string Output)> BuildAsync(string projectFile, string[] args, Dictionary<string, string?> environment)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(projectFile)! };
-        foreach (string a in (string[])["build", projectFile, "-nr:false", "-tl:off", "-v:n", .. args]) start.ArgumentList.Add(a);
-        start.Environment.Remove("HF_TOKEN");
-        start.Environment.Remove("HF_ENDPOINT");
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach ((string key, string? value) in environment) start.Environment[key] = value;
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Exit, string Output)> BuildAsync(string projectFile, string[] args, Dictionary<string, string?> environment) =>
+        DotnetBuild.RunAsync(projectFile, args, environment);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using MlxBench.Testing;
@@ -96,21 +95,9 @@ public sealed class PublishThroughMsBuildTests
 
     private async Task<(int Exit, string Output)> BuildAsync(string projectFile, string[] args, Dictionary<string, string?> environment)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(projectFile)! };
-        foreach (string a in (string[])["build", projectFile, "-nr:false", "-tl:off", "-v:n", .. args]) start.ArgumentList.Add(a);
-        start.Environment.Remove("HF_TOKEN");
-        start.Environment.Remove("HF_ENDPOINT");
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach ((string key, string? value) in environment) start.Environment[key] = value;
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        string output = await stdout + await stderr;
+        (int exit, string output) = await DotnetBuild.RunAsync(projectFile, args, environment);
         _transcript.AppendLine(output);
-        return (process.ExitCode, output);
+        return (exit, output);
     }
 
     private static string WriteProject(TempDirectory project, string tasksAssembly)
