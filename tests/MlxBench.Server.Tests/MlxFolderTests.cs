@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using MlxBench.Testing;
 
@@ -12,15 +11,9 @@ public sealed class MlxFolderTests
     [TestMethod]
     public async Task An8BitMlxFolder_GivesTheGgufsGreedyText_AndIsServedUnderItsFolderName()
     {
-        string cli = Path.Combine(Path.GetDirectoryName(TestServer.EngineLibrary)!, OperatingSystem.IsWindows() ? "mlxbench-engine.exe" : "mlxbench-engine");
-        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
         using var temp = new TempDirectory("mlxb-mlx-folder");
         string folder = temp.Combine("stories260K-8bit");
-        using (Process convert = Process.Start(new ProcessStartInfo(cli, ["convert", "-m", TestServer.Stories260K, "-o", folder, "--q-bits", "8"]) { RedirectStandardOutput = true, RedirectStandardError = true })!)
-        {
-            await convert.WaitForExitAsync();
-            Assert.AreEqual(0, convert.ExitCode, await convert.StandardError.ReadToEndAsync());
-        }
+        TestServer.RunEngineCli("convert", "-m", TestServer.Stories260K, "-o", folder, "--q-bits", "8");
         await using TestServer server = await TestServer.StartAsync(o => o with { ModelPath = folder, ServedModelName = null });
 
         JsonNode models = JsonNode.Parse(await server.Client.GetStringAsync("v1/models"))!;

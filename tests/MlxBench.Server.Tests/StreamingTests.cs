@@ -82,15 +82,9 @@ public sealed class StreamingTests
     [TestMethod]
     public async Task OneStream_EachTokenArrivesInARead_OfItsOwn()
     {
-        string cli = Path.Combine(Path.GetDirectoryName(TestServer.EngineLibrary)!, OperatingSystem.IsWindows() ? "mlxbench-engine.exe" : "mlxbench-engine");
-        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
         using var temp = new TempDirectory("mlxb-granularity");
         string model = temp.Combine("stories110M-q4_0.gguf");
-        using (Process gen = Process.Start(new ProcessStartInfo(cli, ["gen-model", "--shape", "stories110M", "--type", "Q4_0", "-o", model]) { RedirectStandardOutput = true, RedirectStandardError = true })!)
-        {
-            await gen.WaitForExitAsync();
-            Assert.AreEqual(0, gen.ExitCode, await gen.StandardError.ReadToEndAsync());
-        }
+        TestServer.RunEngineCli("gen-model", "--shape", "stories110M", "--type", "Q4_0", "-o", model);
         await using TestServer server = await TestServer.StartAsync(o => o with
         {
             ModelPath = model,

@@ -30,6 +30,19 @@ internal sealed class TestServer : IAsyncDisposable
 
     public static string Stories260K => SharedData.RequireShared("models", "stories260K.gguf");
 
+    /// <summary>Runs <c>mlxbench-engine</c> (built beside the engine library) with <paramref name="args"/> and asserts it
+    /// succeeded; the test is inconclusive when the CLI was not built.</summary>
+    public static void RunEngineCli(params string[] args)
+    {
+        string cli = Path.Combine(Path.GetDirectoryName(EngineLibrary)!, OperatingSystem.IsWindows() ? "mlxbench-engine.exe" : "mlxbench-engine");
+        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
+        using System.Diagnostics.Process process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(cli, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.AreEqual(0, process.ExitCode, $"mlxbench-engine {string.Join(' ', args)}: {stderr.Result}");
+    }
+
     public static async Task<TestServer> StartAsync(Func<ServerOptions, ServerOptions>? configure = null, bool waitUntilReady = true)
     {
         var options = new ServerOptions

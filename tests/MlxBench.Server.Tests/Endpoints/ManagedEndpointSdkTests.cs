@@ -138,15 +138,8 @@ public sealed class ManagedEndpointSdkTests
     [TestMethod]
     public void MlxModelFolders_BesideTheProjectOrAWholeHfRepository_AreServed_AndTheirConfigGivesTheQuantization()
     {
-        string cli = Path.Combine(Path.GetDirectoryName(TestServer.EngineLibrary)!, "mlxbench-engine");
-        if (!File.Exists(cli)) Assert.Inconclusive($"{cli} is not built (eng/test.sh builds it with the engine)");
         using var dir = new TempDirectory("mlxb-sdk");
-        void Convert(string output, string bits)
-        {
-            using Process convert = Process.Start(new ProcessStartInfo(cli, ["convert", "-m", TestServer.Stories260K, "-o", output, "--q-bits", bits]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            convert.WaitForExit();
-            Assert.AreEqual(0, convert.ExitCode, convert.StandardError.ReadToEnd());
-        }
+        void Convert(string output, string bits) => TestServer.RunEngineCli("convert", "-m", TestServer.Stories260K, "-o", output, "--q-bits", bits);
         // A folder beside the project, and a whole repository in the HF cache (the Hub's layout), offline.
         Convert(dir.Combine("models", "stories-4bit"), "4");
         const string commit = "0123456789abcdef0123456789abcdef01234567";
