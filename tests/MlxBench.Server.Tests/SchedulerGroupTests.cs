@@ -11,7 +11,9 @@ public sealed class SchedulerGroupTests
     private static TestServer s_server = null!;
 
     [ClassInitialize]
-    public static async Task StartAsync(TestContext _) => s_server = await TestServer.StartAsync();
+    // A long context, so the generations that must outlast a scoring group can run far longer than it takes.
+    public static async Task StartAsync(TestContext _) =>
+        s_server = await TestServer.StartAsync(o => o with { Scheduler = o.Scheduler with { ContextSize = 2048 } });
 
     [ClassCleanup]
     public static async Task StopAsync() => await s_server.DisposeAsync();
@@ -47,14 +49,15 @@ public sealed class SchedulerGroupTests
         string unique = Guid.NewGuid().ToString("N");
 
         // A long prompt keeps the engine busy in one step while the rest arrive, so they are admitted together. The
-        // generations run to the context's end (512 positions; ~300 and ~450 tokens), so a loaded machine delaying
-        // this test thread does not let them finish before it looks.
+        // generations run to near the context's end (2048 positions; ~1800 and ~1950 tokens), so neither a fast engine
+        // nor a loaded machine delaying this test thread lets them finish before it looks.
+        int end = scheduler.ContextSize - 48;
         int[] busyPrompt = Tokens(unique + string.Concat(Enumerable.Repeat(" the big red dog ran to the park", 12)));
-        var busy = Job(busyPrompt, 500 - busyPrompt.Length);
+        var busy = Job(busyPrompt, end - busyPrompt.Length);
         scheduler.Submit(busy);
         await Task.Delay(5);
         int[] story = Tokens(unique + " Once upon a time, there was a little girl named Lily who liked to play");
-        var running = Job(story, 500 - story.Length);
+        var running = Job(story, end - story.Length);
         var deferred = Job([.. story, .. Tokens(" outside")[1..]], 4);   // waits for running's prefix
         SequenceJob[] choices = [.. new[] { " a dog", " the sun", " a tree", " Tom" }.Select(c => Job(Tokens(unique + " Question: what did Lily see?\nAnswer:" + c), 1, score: true))];
         scheduler.Submit(running);
@@ -67,7 +70,7 @@ public sealed class SchedulerGroupTests
             + $"long {(longOne.IsCompleted ? longOne.Exception?.InnerException?.Message ?? longOne.Result + " tokens" : "running")}, "
             + $"busy {(busyOne.IsCompleted ? busyOne.Exception?.InnerException?.Message ?? busyOne.Result + " tokens" : "running")}");
         Assert.AreEqual(4, await TokensOf(deferred).WaitAsync(TimeSpan.FromSeconds(60)));
-        Assert.AreEqual(500 - story.Length, await longOne.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.AreEqual(end - story.Length, await longOne.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.IsTrue(await busyOne.WaitAsync(TimeSpan.FromSeconds(60)) > 0);
     }
 
