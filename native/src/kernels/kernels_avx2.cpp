@@ -274,36 +274,222 @@ void silu_mul(float * g, const float * u, int64_t n) {
     }
 }
 
-// Scores 8 keys per vector from the tiled K cache (the order along d is fixed); the block version is this per query.
+// ---- attention ------------------------------------------------------------------------------------------------------
+// The AVX-512 table's scheme on 8 lanes. Every query is reduced the same way whether it comes alone (attend) or in a
+// block of up to 32 (attend_block): scores = FMA chain along d of (q[d] * scale) * k[d]; max; exp; the softmax sum as
+// 8 position-interleaved partial sums (position mod 8, in position order) combined by hsum's fixed tree; values =
+// FMA chain along positions of e_p * v_p, then times 1 / sum.
+
+// lanes_below(n): lanes j < n set (n in 0..8); lanes_from(f): lanes j >= f set (f in 0..8).
+alignas(32) constexpr int32_t k_lane_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+inline __m256i lanes_below(int32_t n) {
+    n = std::clamp<int32_t>(n, 0, 8);
+    return _mm256_loadu_si256((const __m256i *)(k_lane_table + 8 - n));
+}
+inline __m256 lanes_from(int32_t f) {
+    f = std::clamp<int32_t>(f, 0, 8);
+    return _mm256_castsi256_ps(_mm256_xor_si256(lanes_below(f), _mm256_set1_epi32(-1)));
+}
+
+// The scratch: scores first (whole tiles; 32 query lanes per key in the block version), then the scaled queries.
+inline float * q_scratch(float * sc, int32_t len) { return sc + (size_t)((len + k_kv_tile - 1) / k_kv_tile) * k_kv_tile * k_attn_block; }
+
+constexpr int DC = 8;           // value vectors (8 dimensions each) per pass of attend
+constexpr int32_t k_pf_v = 16;  // positions ahead the value rows (one vstride apart) are prefetched
+
+// out[8 NC] = inv * sum_p e_p v_p over NC vectors of value dimensions; rem = dimensions left from here (the last
+// vector is masked when rem < 8 NC). NC a template parameter so the accumulators stay in registers.
+template <int NC>
+void attend_values(const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m256 inv, float * out) {
+    __m256 o[NC];
+    for (int c = 0; c < NC; c++) o[c] = _mm256_setzero_ps();
+    const bool tail = rem < 8 * NC;
+    const __m256i mlast = lanes_below(rem - 8 * (NC - 1));
+    for (int32_t p = 0; p < len; p++) {
+        const __m256 w = _mm256_set1_ps(e[p]);
+        const float * vp = v + p * vstride;
+        if (p + k_pf_v < len)
+            for (int c = 0; c < NC; c++) _mm_prefetch((const char *)(vp + k_pf_v * vstride + 8 * c), _MM_HINT_T0);
+        for (int c = 0; c < NC - 1; c++) o[c] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vp + 8 * c), o[c]);
+        const __m256 vl = tail ? _mm256_maskload_ps(vp + 8 * (NC - 1), mlast) : _mm256_loadu_ps(vp + 8 * (NC - 1));
+        o[NC - 1] = _mm256_fmadd_ps(w, vl, o[NC - 1]);
+    }
+    for (int c = 0; c < NC - 1; c++) _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(o[c], inv));
+    _mm256_maskstore_ps(out + 8 * (NC - 1), mlast, _mm256_mul_ps(o[NC - 1], inv));
+}
+
+template <int NC>
+void attend_values_dispatch(int nc, const float * e, int32_t len, const float * v, int64_t vstride, int32_t rem, __m256 inv,
+                            float * out) {
+    if constexpr (NC > 1) if (nc < NC) return attend_values_dispatch<NC - 1>(nc, e, len, v, vstride, rem, inv, out);
+    attend_values<NC>(e, len, v, vstride, rem, inv, out);
+}
+
+// Scores of TT tiles (2 TT vectors of 8 keys) along d.
+template <int TT>
+void key_scores(const float * qs, const float * kt, int64_t tstride, int32_t hd, bool prefetch, float * sc) {
+    __m256 acc[TT][2];
+    for (int i = 0; i < TT; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int32_t d = 0; d < hd; d++) {
+        const __m256 qb = _mm256_set1_ps(qs[d]);
+        // The caches of a decode step of many sequences live in DRAM: fetch the next tiles while these run.
+        if (prefetch)
+            for (int i = 0; i < TT; i++) _mm_prefetch((const char *)(kt + (TT + i) * tstride + d * k_kv_tile), _MM_HINT_T0);
+        for (int i = 0; i < TT; i++) {
+            const float * kp = kt + i * tstride + d * k_kv_tile;
+            acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(kp), qb, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(kp + 8), qb, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < TT; i++) {
+        _mm256_storeu_ps(sc + i * k_kv_tile, acc[i][0]);
+        _mm256_storeu_ps(sc + i * k_kv_tile + 8, acc[i][1]);
+    }
+}
+
 void attend(const float * q, const float * k, const float * v, int64_t vstride, int32_t len, int32_t hd, float scale,
             float * out, float * sc) {
-    for (int32_t p0 = 0; p0 < len; p0 += 8) {
-        const float * kt = k + (size_t)(p0 / k_kv_tile) * hd * k_kv_tile + p0 % k_kv_tile;
-        __m256 acc = _mm256_setzero_ps();
-        for (int32_t d = 0; d < hd; d++) acc = _mm256_fmadd_ps(_mm256_loadu_ps(kt + d * k_kv_tile), _mm256_set1_ps(q[d]), acc);
-        _mm256_storeu_ps(sc + p0, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));  // scratch is padded to whole tiles
+    float * qs = q_scratch(sc, len);
+    for (int32_t d = 0; d < hd; d++) qs[d] = q[d] * scale;
+    const int32_t ntiles = (len + k_kv_tile - 1) / k_kv_tile;
+    const int64_t tstride = (int64_t)hd * k_kv_tile;
+    int32_t t0 = 0;
+    for (; t0 + 4 <= ntiles; t0 += 4) key_scores<4>(qs, k + t0 * tstride, tstride, hd, t0 + 8 <= ntiles, sc + t0 * k_kv_tile);
+    for (; t0 < ntiles; t0++) key_scores<1>(qs, k + t0 * tstride, tstride, hd, false, sc + t0 * k_kv_tile);
+    const int32_t nv = (len + 7) / 8;  // vectors of 8 scores; the last one masked to len
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    for (int32_t j = 0; j < nv; j++)
+        mv = _mm256_max_ps(mv, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_loadu_ps(sc + 8 * j),
+                                                _mm256_castsi256_ps(lanes_below(len - 8 * j))));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(m4));
+    __m256 vs = _mm256_setzero_ps();
+    for (int32_t j = 0; j < nv; j++) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sc + 8 * j), mx));
+        _mm256_storeu_ps(sc + 8 * j, e);
+        vs = _mm256_add_ps(vs, _mm256_and_ps(e, _mm256_castsi256_ps(lanes_below(len - 8 * j))));
     }
-    float mx = -INFINITY;
-    for (int32_t p = 0; p < len; p++) mx = std::max(mx, sc[p]);
-    const __m256 vmx = _mm256_set1_ps(mx);
-    __m256 vsum = _mm256_setzero_ps();
-    int32_t p = 0;
-    for (; p + 8 <= len; p += 8) {
-        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(sc + p), vmx));
-        _mm256_storeu_ps(sc + p, e);
-        vsum = _mm256_add_ps(vsum, e);
+    const __m256 inv = _mm256_set1_ps(1.0f / hsum(vs));
+    for (int32_t d0 = 0; d0 < hd; d0 += DC * 8) {
+        const int nc = std::min<int32_t>(DC, (hd - d0 + 7) / 8);
+        attend_values_dispatch<DC>(nc, sc, len, v + d0, vstride, hd - d0, inv, out + d0);
     }
-    float sum = hsum(vsum);
-    for (; p < len; p++) sum += (sc[p] = std::exp(sc[p] - mx));
-    std::fill_n(out, hd, 0.0f);
-    for (p = 0; p < len; p++) axpy_f32(sc[p], v + p * vstride, out, hd);
-    const float inv = 1.0f / sum;
-    for (int32_t i = 0; i < hd; i++) out[i] *= inv;
+}
+
+// Block version: queries in the lanes, NQV vectors of 8 (query 8c + i is lane i of vector c), so scores come out as
+// S^T[key][query] (st[p * 32 + query]) and the max, the sums and the value products are vertical. Key p is visible to
+// query i iff p <= pos0 + i: every key up to pos0 to all of them, then one more lane per key. Lanes past nq compute
+// garbage that is never stored.
+inline __m256 visible(int32_t p, int32_t pos0, int c) { return lanes_from(p - pos0 - 8 * c); }
+
+template <int NQV> constexpr int tile_keys = NQV == 1 ? 12 : NQV == 2 ? 6 : NQV == 3 ? 3 : 2;  // <= 13 of 16 ymm
+
+template <int NQV, int RK>
+void scores_tile(const float * qp, int32_t hd, const float * k, int32_t p0, float * st) {
+    __m256 a[RK][NQV];
+    for (int j = 0; j < RK; j++)
+        for (int c = 0; c < NQV; c++) a[j][c] = _mm256_setzero_ps();
+    const float * kp[RK];
+    for (int j = 0; j < RK; j++) kp[j] = k + k_tile_index(p0 + j, 0, hd);
+    for (int32_t d = 0; d < hd; d++) {
+        __m256 qv[NQV];
+        for (int c = 0; c < NQV; c++) qv[c] = _mm256_load_ps(qp + d * 32 + 8 * c);
+        for (int j = 0; j < RK; j++) {
+            const __m256 kb = _mm256_set1_ps(kp[j][d * k_kv_tile]);
+            for (int c = 0; c < NQV; c++) a[j][c] = _mm256_fmadd_ps(qv[c], kb, a[j][c]);
+        }
+    }
+    for (int j = 0; j < RK; j++)
+        for (int c = 0; c < NQV; c++) _mm256_storeu_ps(st + (p0 + j) * 32 + 8 * c, a[j][c]);
+}
+
+template <int NQV, int RK>
+void scores_dispatch(int rk, const float * qp, int32_t hd, const float * k, int32_t p0, float * st) {
+    if constexpr (RK > 1) if (rk < RK) return scores_dispatch<NQV, RK - 1>(rk, qp, hd, k, p0, st);
+    scores_tile<NQV, RK>(qp, hd, k, p0, st);
+}
+
+template <int NQV, int RD>
+void values_tile(const float * st, int32_t len, int32_t pos0, const float * v, int64_t vstride, int32_t d0,
+                 const __m256 * inv, float * ot) {
+    __m256 a[RD][NQV];
+    for (int j = 0; j < RD; j++)
+        for (int c = 0; c < NQV; c++) a[j][c] = _mm256_setzero_ps();
+    for (int32_t p = 0; p < len; p++) {
+        __m256 e[NQV];
+        for (int c = 0; c < NQV; c++) {
+            e[c] = _mm256_loadu_ps(st + p * 32 + 8 * c);
+            // A key a query cannot see adds 0 * v to its chain: exact, as the chain starts at +0 and never holds -0.
+            if (p > pos0 + 8 * c) e[c] = _mm256_and_ps(e[c], visible(p, pos0, c));
+        }
+        for (int j = 0; j < RD; j++) {
+            const __m256 vb = _mm256_set1_ps(v[p * vstride + d0 + j]);
+            for (int c = 0; c < NQV; c++) a[j][c] = _mm256_fmadd_ps(e[c], vb, a[j][c]);
+        }
+    }
+    for (int j = 0; j < RD; j++)
+        for (int c = 0; c < NQV; c++) _mm256_store_ps(ot + (d0 + j) * 32 + 8 * c, _mm256_mul_ps(a[j][c], inv[c]));
+}
+
+template <int NQV, int RD>
+void values_dispatch(int rd, const float * st, int32_t len, int32_t pos0, const float * v, int64_t vstride, int32_t d0,
+                     const __m256 * inv, float * ot) {
+    if constexpr (RD > 1) if (rd < RD) return values_dispatch<NQV, RD - 1>(rd, st, len, pos0, v, vstride, d0, inv, ot);
+    values_tile<NQV, RD>(st, len, pos0, v, vstride, d0, inv, ot);
+}
+
+// The softmax sum of vector c's queries over their visible keys: 8 partial sums by position mod 8, in position
+// order, combined as hsum combines attend's lanes: (l, l+4), then (l, l+2), then (l, l+1).
+__m256 softmax_sum(const float * st, int32_t len, int32_t pos0, int c) {
+    __m256 a[8];
+    for (int l = 0; l < 8; l++) a[l] = _mm256_setzero_ps();
+    for (int32_t p0 = 0; p0 < len; p0 += 8)
+        for (int l = 0; l < 8 && p0 + l < len; l++) {
+            const int32_t p = p0 + l;
+            __m256 e = _mm256_loadu_ps(st + p * 32 + 8 * c);
+            if (p > pos0 + 8 * c) e = _mm256_and_ps(e, visible(p, pos0, c));
+            a[l] = _mm256_add_ps(a[l], e);
+        }
+    for (int l = 0; l < 4; l++) a[l] = _mm256_add_ps(a[l], a[l + 4]);
+    for (int l = 0; l < 2; l++) a[l] = _mm256_add_ps(a[l], a[l + 2]);
+    return _mm256_add_ps(a[0], a[1]);
+}
+
+template <int NQV>
+void attend_block_n(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
+                    int64_t vstride, int32_t hd, float scale, float * O, int64_t ldo, float * st) {
+    constexpr int R = tile_keys<NQV>;
+    const int32_t len = pos0 + nq;
+    // Q^T, scaled (hd x 32), 32-byte aligned inside the scratch; reused for O^T at the end.
+    float * qp = (float *)(((uintptr_t)q_scratch(st, len) + 31) & ~(uintptr_t)31);
+    for (int32_t d = 0; d < hd; d++)
+        for (int32_t i = 0; i < 8 * NQV; i++) qp[d * 32 + i] = i < nq ? Q[i * ldq + d] * scale : 0.0f;
+    for (int32_t p = 0; p < len; p += R) scores_dispatch<NQV, R>(std::min(R, len - p), qp, hd, k, p, st);
+    __m256 inv[NQV];
+    for (int c = 0; c < NQV; c++) {
+        __m256 m = _mm256_set1_ps(-INFINITY);
+        for (int32_t p = 0; p < len; p++) {
+            const __m256 s = _mm256_loadu_ps(st + p * 32 + 8 * c);
+            m = _mm256_max_ps(m, p > pos0 + 8 * c ? _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), s, visible(p, pos0, c)) : s);
+        }
+        for (int32_t p = 0; p < len; p++) _mm256_storeu_ps(st + p * 32 + 8 * c, exp256(_mm256_sub_ps(_mm256_loadu_ps(st + p * 32 + 8 * c), m)));
+        inv[c] = _mm256_div_ps(_mm256_set1_ps(1.0f), softmax_sum(st, len, pos0, c));
+    }
+    for (int32_t d = 0; d < hd; d += R) values_dispatch<NQV, R>(std::min(R, hd - d), st, len, pos0, v, vstride, d, inv, qp);
+    for (int32_t i = 0; i < nq; i++)
+        for (int32_t d = 0; d < hd; d++) O[i * ldo + d] = qp[d * 32 + i];
 }
 
 void attend_block(const float * Q, int64_t ldq, int32_t nq, int32_t pos0, const float * k, const float * v,
-                  int64_t vstride, int32_t hd, float scale, float * O, int64_t ldo, float * scratch) {
-    for (int32_t i = 0; i < nq; i++) attend(Q + i * ldq, k, v, vstride, pos0 + i + 1, hd, scale, O + i * ldo, scratch);
+                  int64_t vstride, int32_t hd, float scale, float * O, int64_t ldo, float * st) {
+    switch ((nq + 7) / 8) {
+    case 1: return attend_block_n<1>(Q, ldq, nq, pos0, k, v, vstride, hd, scale, O, ldo, st);
+    case 2: return attend_block_n<2>(Q, ldq, nq, pos0, k, v, vstride, hd, scale, O, ldo, st);
+    case 3: return attend_block_n<3>(Q, ldq, nq, pos0, k, v, vstride, hd, scale, O, ldo, st);
+    default: return attend_block_n<4>(Q, ldq, nq, pos0, k, v, vstride, hd, scale, O, ldo, st);
+    }
 }
 
 }  // namespace
