@@ -292,10 +292,13 @@ class MlxGemmTable : public ::testing::TestWithParam<const char *> {};
 
 // Every table's MLX product against the double-precision product of the dequantized weights. A float dot of n
 // terms in a few chains is within ~n * 2^-24 * sum|w x| of the exact one; the bound below has room for 2x that.
+// The SIMD tables also round each activation to int16 with the step d_g = max|x in group| / 32767, which moves
+// s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term sees float x): that worst case is added for them.
 TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
     const Kernels * K = kernels_find(GetParam());
     if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
     const MlxGemm gemm = mlx_gemm_for(*K);
+    const bool int16_activations = std::string(GetParam()) != "generic";
     for (int bits : {2, 4, 8})
         for (int group : {32, 64, 128})
             for (int64_t cols : {128, 384, 640}) {
@@ -309,9 +312,17 @@ TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
                 for (int64_t r = 0; r < rows; r++) {
                     mlx_dequantize_row(W.m, cols, r, deq.data());
                     for (int64_t t = 0; t < n_tok; t++) {
-                        double ref = 0, mag = 0;
+                        double ref = 0, mag = 0, act = 0;
                         for (int64_t k = 0; k < cols; k++) ref += (double)deq[k] * X[t * cols + k], mag += std::fabs((double)deq[k] * X[t * cols + k]);
-                        ASSERT_NEAR(Y[t * rows + r], ref, 2.0 * cols * 6e-8 * mag + 1e-6) << "row " << r << " token " << t;
+                        for (int64_t g = 0; int16_activations && g < cols / group; g++) {
+                            double amax = 0, sq = 0;
+                            for (int64_t k = g * group; k < (g + 1) * group; k++)
+                                amax = std::max(amax, (double)std::fabs(X[t * cols + k])),
+                                sq += std::fabs((double)mlx_scale_value(W.m, W.m.scales, r * (cols / group) + g) *
+                                                mlx_unpack(W.m.q + r * cols * bits / 32, bits, k));
+                            act += sq * amax / 32767 / 2;
+                        }
+                        ASSERT_NEAR(Y[t * rows + r], ref, 2.0 * cols * 6e-8 * mag + act + 1e-6) << "row " << r << " token " << t;
                     }
                 }
             }

@@ -56,6 +56,28 @@ void mlx_quantize_row(const float * w, int64_t cols, int32_t bits, int32_t group
     }
 }
 
+void mlx_quantize_activations(const float * x, int64_t cols, int32_t group, int32_t bits, int32_t lanes, int16_t * xq,
+                              float * d, float * sx) {
+    const int64_t groups = cols / group, per = 32 / bits, half = per / 2, chunk = (int64_t)lanes * per;
+    thread_local std::vector<float> inv;
+    inv.resize((size_t)groups);
+    for (int64_t g = 0; g < groups; g++) {
+        float amax = 0, s = 0;
+        for (int64_t k = g * group; k < (g + 1) * group; k++) amax = std::max(amax, std::fabs(x[k])), s += x[k];
+        d[g] = amax / 32767.0f;
+        inv[g] = amax > 0 ? 32767.0f / amax : 0.0f;
+        sx[g] = s;
+    }
+    for (int64_t c0 = 0; c0 < cols; c0 += chunk)
+        for (int64_t k = 0; k < half; k++)
+            for (int64_t w = 0; w < lanes; w++)
+                for (int64_t h = 0; h < 2; h++) {
+                    const int64_t e = c0 + w * per + k + h * half;
+                    const float v = std::nearbyint(x[e] * inv[e / group]);
+                    xq[c0 + k * 2 * lanes + 2 * w + h] = (int16_t)std::min(std::max(v, -32767.0f), 32767.0f);
+                }
+}
+
 // Per (row, token): for each group in order, dot (sequential) and the group's sum of x, then
 // acc += s * dot + b * sx. The sums of x per group are computed once per call and token, in the same order.
 void mlx_gemm_generic(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,

@@ -4,7 +4,9 @@
 // [k*bits, (k+1)*bits). Supported here: bits 2, 4, 8 (whole elements per word) with group sizes 32, 64, 128.
 //
 // The matrix products are fused (nothing is dequantized to a float copy) and follow MLX's own qmv/qmm arithmetic:
-// per group, dot = sum_k q_k x_k and sx = sum_k x_k, and the group adds s * dot + b * sx. Batch invariance (see
+// per group, dot = sum_k q_k x_k and sx = sum_k x_k, and the group adds s * dot + b * sx. The portable product does
+// exactly that in float; the SIMD ones take dot in int32 over int16-quantized activations (one scale per group,
+// rounding error <= 2^-16 of the group's max |x|; see mlx_affine_avx2.cpp for why) and keep sx in float. Batch invariance (see
 // kernels.h) holds as for the other types: an output's float operations depend only on its row and its token's
 // activations, never on the batch, the token's place in it or the row range of the calling thread.
 #pragma once
@@ -41,6 +43,12 @@ void mlx_dequantize_row(const MlxQuant & q, int64_t cols, int64_t r, float * dst
 void mlx_quantize_row(const float * w, int64_t cols, int32_t bits, int32_t group, bool bf16, uint32_t * q_out,
                       uint16_t * s_out, uint16_t * b_out);
 
+// The SIMD products' activations: per group, d = max|x| / 32767 and x ~ d * xq with xq int16 (round to nearest),
+// plus the float sum of x (for the bias term). xq is stored in the order the products read it: per chunk of `lanes`
+// packed words, for k < per/2, lane w holds the pair (element w*per + k, element w*per + k + per/2), which is what
+// shifting a word right by k*bits and masking both 16-bit halves gives.
+void mlx_quantize_activations(const float * x, int64_t cols, int32_t group, int32_t bits, int32_t lanes, int16_t * xq,
+                              float * d, float * sx);
 // Y[t * ldy + r] = sum_k W[r][k] X[t][k] for rows [r0, r1), tokens [0, n_tok); X is (n_tok, cols) float.
 using MlxGemm = void (*)(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                          int64_t r1, int64_t ldy);
