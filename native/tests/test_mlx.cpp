@@ -288,17 +288,32 @@ std::vector<float> random_x(int64_t n, uint32_t seed) {
 
 class MlxGemmTable : public ::testing::TestWithParam<const char *> {};
 
+// A matrix as a table's MLX product reads it: MLX's layout, or the product's packed panels (64-byte aligned).
+struct ProductOperand {
+    std::vector<uint8_t> mem;
+    MlxQuant m;
+    ProductOperand(const MlxProduct & P, const RandomMlx & W) : m(W.m) {
+        if (!P.pack) return;
+        mem.resize(P.packed_bytes(W.m, W.rows, W.cols) + 64);
+        uint8_t * dst = (uint8_t *)(((uintptr_t)mem.data() + 63) & ~(uintptr_t)63);
+        P.pack(W.m, W.rows, W.cols, 0, (W.rows + P.panel_rows - 1) / P.panel_rows, dst);
+        m.panels = dst;
+    }
+};
+
 }  // namespace
 
 // Every table's MLX product against the double-precision product of the dequantized weights. A float dot of n
 // terms in a few chains is within ~n * 2^-24 * sum|w x| of the exact one; the bound below has room for 2x that.
-// The SIMD tables also round each activation to int16 with the step d_g = max|x in group| / 32767, which moves
-// s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term sees float x): that worst case is added for them.
+// The SIMD tables also round each activation to an integer with the step d_g = max|x in group| / L (int16 on avx2,
+// L = 32767; two int8 limbs on avx512, L = 16256), which moves s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term
+// sees float x): that worst case is added for them.
 TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
     const Kernels * K = kernels_find(GetParam());
     if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
-    const MlxGemm gemm = mlx_gemm_for(*K);
-    const bool int16_activations = std::string(GetParam()) != "generic";
+    const MlxProduct & P = mlx_product_for(*K);
+    const double levels = std::string(GetParam()) == "avx512" ? 16256 : 32767;
+    const bool int_activations = std::string(GetParam()) != "generic";
     for (int bits : {2, 4, 8})
         for (int group : {32, 64, 128})
             for (int64_t cols : {128, 384, 640}) {
@@ -308,19 +323,20 @@ TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
                 RandomMlx W(rows, cols, bits, group, bits == 4, (uint32_t)(bits * 1000 + group + cols));
                 const std::vector<float> X = random_x(n_tok * cols, 9);
                 std::vector<float> Y((size_t)(n_tok * rows), NAN), deq((size_t)cols);
-                gemm(W.m, cols, X.data(), Y.data(), n_tok, 0, rows, rows);
+                const ProductOperand op(P, W);
+                P.gemm(op.m, cols, X.data(), Y.data(), n_tok, 0, rows, rows);
                 for (int64_t r = 0; r < rows; r++) {
                     mlx_dequantize_row(W.m, cols, r, deq.data());
                     for (int64_t t = 0; t < n_tok; t++) {
                         double ref = 0, mag = 0, act = 0;
                         for (int64_t k = 0; k < cols; k++) ref += (double)deq[k] * X[t * cols + k], mag += std::fabs((double)deq[k] * X[t * cols + k]);
-                        for (int64_t g = 0; int16_activations && g < cols / group; g++) {
+                        for (int64_t g = 0; int_activations && g < cols / group; g++) {
                             double amax = 0, sq = 0;
                             for (int64_t k = g * group; k < (g + 1) * group; k++)
                                 amax = std::max(amax, (double)std::fabs(X[t * cols + k])),
                                 sq += std::fabs((double)mlx_scale_value(W.m, W.m.scales, r * (cols / group) + g) *
                                                 mlx_unpack(W.m.q + r * cols * bits / 32, bits, k));
-                            act += sq * amax / 32767 / 2;
+                            act += sq * amax / levels / 2;
                         }
                         ASSERT_NEAR(Y[t * rows + r], ref, 2.0 * cols * 6e-8 * mag + act + 1e-6) << "row " << r << " token " << t;
                     }
@@ -332,16 +348,17 @@ TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
 TEST_P(MlxGemmTable, ProductIsBatchAndRowRangeInvariant) {
     const Kernels * K = kernels_find(GetParam());
     if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
-    const MlxGemm gemm = mlx_gemm_for(*K);
-    for (int bits : {4, 8}) {
+    const MlxProduct & P = mlx_product_for(*K);
+    for (int bits : {2, 4, 8}) {
         const int64_t rows = 48, cols = 256, n_tok = 11;
         RandomMlx W(rows, cols, bits, 64, false, 3u + (uint32_t)bits);
+        const ProductOperand op(P, W);
         const std::vector<float> X = random_x(n_tok * cols, 4);
         std::vector<float> all((size_t)(n_tok * rows)), one((size_t)rows);
-        gemm(W.m, cols, X.data(), all.data(), n_tok, 0, rows, rows);
+        P.gemm(op.m, cols, X.data(), all.data(), n_tok, 0, rows, rows);
         for (int64_t t = 0; t < n_tok; t++) {
-            gemm(W.m, cols, X.data() + t * cols, one.data(), 1, 0, 16, rows);
-            gemm(W.m, cols, X.data() + t * cols, one.data(), 1, 16, rows, rows);
+            P.gemm(op.m, cols, X.data() + t * cols, one.data(), 1, 0, 16, rows);
+            P.gemm(op.m, cols, X.data() + t * cols, one.data(), 1, 16, rows, rows);
             for (int64_t r = 0; r < rows; r++)
                 ASSERT_EQ(std::memcmp(&one[r], &all[t * rows + r], 4), 0) << bits << "-bit token " << t << " row " << r;
         }

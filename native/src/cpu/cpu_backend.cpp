@@ -40,35 +40,21 @@ template <class F> void for_each_matrix(const Model & m, F && f) {
     f(m.output);
 }
 
-// An MLX matrix as copied into the packed weights: an MlxQuant header pointing just behind itself, then the
-// packed values, scales and biases unchanged (the MLX kernels read MLX's layout).
-size_t mlx_copy_bytes(const Weight & w) {
-    const size_t groups = (size_t)(w.rows * (w.cols / w.mlx.group));
-    return 64 + (((size_t)(w.rows * w.cols * w.mlx.bits / 32) * 4 + 63) & ~(size_t)63) + 2 * ((groups * 2 + 63) & ~(size_t)63);
+// An MLX matrix among the packed weights: its MlxQuant in the first 64 bytes (panels pointing behind it when the
+// table's MLX product packs; else it reads MLX's layout as mapped), then the product's packed form.
+constexpr size_t k_mlx_header = 64;
+static_assert(sizeof(MlxQuant) <= k_mlx_header);
+size_t mlx_bytes(const Weight & w, const MlxProduct & P) {
+    return k_mlx_header + (P.pack ? P.packed_bytes(w.mlx, w.rows, w.cols) : 0);
 }
 
-void mlx_copy(const Weight & w, void * dst) {
-    const size_t qb = (size_t)(w.rows * w.cols * w.mlx.bits / 32) * 4, sb = (size_t)(w.rows * (w.cols / w.mlx.group)) * 2;
-    uint8_t * p = (uint8_t *)dst + 64;
-    MlxQuant m = w.mlx;
-    std::memcpy(p, w.mlx.q, qb);
-    m.q = (const uint32_t *)p;
-    p += (qb + 63) & ~(size_t)63;
-    std::memcpy(p, w.mlx.scales, sb);
-    m.scales = (const uint16_t *)p;
-    p += (sb + 63) & ~(size_t)63;
-    std::memcpy(p, w.mlx.biases, sb);
-    m.biases = (const uint16_t *)p;
-    std::memcpy(dst, &m, sizeof m);
-}
-
-std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, ThreadPool & pool) {
+std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, const MlxProduct & mlx, ThreadPool & pool) {
     auto pw = std::make_shared<PackedWeights>();
     std::vector<size_t> off;
     size_t total = 0;
     for_each_matrix(m, [&](const Weight & w) {
         off.push_back(total);
-        total += ((w.type == k_mlx_affine ? mlx_copy_bytes(w) : K.packed_bytes(w.type, w.rows, w.cols)) + 63) & ~(size_t)63;
+        total += ((w.type == k_mlx_affine ? mlx_bytes(w, mlx) : K.packed_bytes(w.type, w.rows, w.cols)) + 63) & ~(size_t)63;
     });
     const size_t huge = (size_t)2 << 20;
     pw->bytes = std::max<size_t>((total + huge - 1) / huge * huge, huge);
@@ -81,17 +67,21 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
     size_t i = 0;
     for_each_matrix(m, [&](const Weight & w) {
         void * dst = (uint8_t *)mem + off[i++];
-        if (w.type == k_mlx_affine) {  // MLX layout kept as is, copied beside the others into the huge pages
-            pw->ptr.push_back(dst);
-            mlx_copy(w, dst);
-            return;
-        }
         pw->ptr.push_back(dst);
-        const int64_t panels = (w.rows + K.panel_rows - 1) / K.panel_rows;
+        const bool is_mlx = w.type == k_mlx_affine;
+        if (is_mlx) {
+            MlxQuant h = w.mlx;
+            if (mlx.pack) h.panels = (uint8_t *)dst + k_mlx_header;
+            std::memcpy(dst, &h, sizeof h);
+            if (!mlx.pack) return;
+        }
+        const int64_t rows_per = is_mlx ? mlx.panel_rows : K.panel_rows, panels = (w.rows + rows_per - 1) / rows_per;
         pool.run([&](int ith, int nth) {
             int64_t p0, p1;
             ThreadPool::split(panels, ith, nth, 1, &p0, &p1);
-            if (p1 > p0) K.pack(w.type, w.data, w.rows, w.cols, p0, p1, dst);
+            if (p1 <= p0) return;
+            if (is_mlx) mlx.pack(w.mlx, w.rows, w.cols, p0, p1, (uint8_t *)dst + k_mlx_header);
+            else K.pack(w.type, w.data, w.rows, w.cols, p0, p1, dst);
         });
     });
     // The mapped originals are not read again (the embedding lookup reads token_embd, which stays): let them go.
@@ -138,8 +128,8 @@ private:
     const void * packed(const Weight & W) const;  // W's data as the kernels read it (at construction only)
     void gemm(const Weight & W, const void * data, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok,
               int64_t r0, int64_t r1) {
-        if (W.type == k_mlx_affine)  // data: the MlxQuant of the copy (mlx_copy), or W's own when nothing is packed
-            return mlx_gemm_(packed_ ? *(const MlxQuant *)data : W.mlx, W.cols, xf, y, n_tok, r0, r1, W.rows);
+        if (W.type == k_mlx_affine)  // data: the MlxQuant header among the packed weights, or W's own when nothing is packed
+            return mlx_.gemm(packed_ ? *(const MlxQuant *)data : W.mlx, W.cols, xf, y, n_tok, r0, r1, W.rows);
         K_.gemm(W.type, data, xf, xq, y, W.rows, W.cols, n_tok, r0, r1, W.rows);
     }
     // Row ranges of one thread: whole panels, so no output's arithmetic depends on the thread count.
@@ -152,7 +142,7 @@ private:
     const Model & m_;
     const HParams & hp_;
     const Kernels & K_;
-    const MlxGemm mlx_gemm_;  // the MLX affine product that goes with K_
+    const MlxProduct & mlx_;  // the MLX affine product that goes with K_
     int32_t n_ctx_, n_seq_, n_batch_;
     std::unique_ptr<ThreadPool> pool_;
     int64_t n_;  // tokens in the current batch
@@ -175,7 +165,7 @@ private:
 };
 
 CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
-    : m_(m), hp_(m.hp), K_(kernels_for_new_context()), mlx_gemm_(mlx_gemm_for(K_)), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
+    : m_(m), hp_(m.hp), K_(kernels_for_new_context()), mlx_(mlx_product_for(K_)), n_ctx_(p.n_ctx), n_seq_(p.n_seq), n_batch_(p.n_batch) {
     k_head_floats_ = (size_t)(n_ctx_ + k_kv_tile - 1) / k_kv_tile * k_kv_tile * hp_.head_dim;
     kc_.assign((size_t)n_seq_ * hp_.n_layer * hp_.n_head_kv * k_head_floats_, 0.0f);
     vc_.assign((size_t)n_seq_ * hp_.n_layer * n_ctx_ * hp_.kv_dim(), 0.0f);
@@ -202,9 +192,12 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     xq_.resize(B * ((std::max({E, Q, F}) + QK - 1) / QK));
     blocks_.reserve(B);
     set_threads(p.n_threads);
+    // An MLX product that packs is paired with a table that packs, in panels its row ranges (row_align) respect.
+    if (mlx_.pack && (K_.panel_rows <= 1 || K_.panel_rows % mlx_.panel_rows))
+        fail(MLXB_ERR_INTERNAL, std::string("kernel table ") + K_.name + " cannot host its MLX product's panels");
     if (K_.panel_rows > 1) {
         packed_ = std::static_pointer_cast<PackedWeights>(m_.derived(std::string("packed:") + K_.name, [&] {
-            return std::static_pointer_cast<void>(pack_weights(m_, K_, *pool_));
+            return std::static_pointer_cast<void>(pack_weights(m_, K_, mlx_, *pool_));
         }));
         for_each_matrix(m_, [&](const Weight & w) { matrices_.push_back(&w); });
     }

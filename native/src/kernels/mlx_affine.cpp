@@ -108,14 +108,17 @@ void mlx_gemm_generic(const MlxQuant & q, int64_t cols, const float * X, float *
     }
 }
 
-MlxGemm mlx_gemm_for(const Kernels & K) {
+const MlxProduct & mlx_product_for(const Kernels & K) {
 #if defined(MLXB_HAVE_AVX512)
-    if (std::string(K.name) == "avx512") return mlx_gemm_avx512;
+    static const MlxProduct avx512{16, mlx_packed_bytes_avx512, mlx_pack_avx512, mlx_gemm_avx512};
+    if (std::string(K.name) == "avx512") return avx512;
 #endif
 #if defined(MLXB_HAVE_AVX2)
-    if (std::string(K.name) != "generic") return mlx_gemm_avx2;
+    static const MlxProduct avx2{1, nullptr, nullptr, mlx_gemm_avx2};
+    if (std::string(K.name) != "generic") return avx2;
 #endif
-    return mlx_gemm_generic;
+    static const MlxProduct generic{1, nullptr, nullptr, mlx_gemm_generic};
+    return generic;
 }
 
 }  // namespace mlxb

@@ -5,8 +5,9 @@
 //
 // The matrix products are fused (nothing is dequantized to a float copy) and follow MLX's own qmv/qmm arithmetic:
 // per group, dot = sum_k q_k x_k and sx = sum_k x_k, and the group adds s * dot + b * sx. The portable product does
-// exactly that in float; the SIMD ones take dot in int32 over int16-quantized activations (one scale per group,
-// rounding error <= 2^-16 of the group's max |x|; see mlx_affine_avx2.cpp for why) and keep sx in float. Batch invariance (see
+// exactly that in float; the SIMD ones take dot in int32 over integer activations with one scale per group (int16
+// on AVX2, see mlx_affine_avx2.cpp; int8 on AVX-512 VNNI over repacked panels, see mlx_affine_avx512.cpp) and keep
+// sx in float. Batch invariance (see
 // kernels.h) holds as for the other types: an output's float operations depend only on its row and its token's
 // activations, never on the batch, the token's place in it or the row range of the calling thread.
 #pragma once
@@ -27,6 +28,7 @@ struct MlxQuant {
     const uint16_t * biases = nullptr;
     bool bf16 = false;  // scales/biases are bfloat16 (else float16)
     int32_t bits = 0, group = 0;
+    const void * panels = nullptr;  // the product's repacked form (MlxProduct::pack), for products that read one
 };
 
 bool mlx_quant_supported(int32_t bits, int32_t group);
@@ -61,8 +63,21 @@ void mlx_gemm_avx2(const MlxQuant & q, int64_t cols, const float * X, float * Y,
 #if defined(MLXB_HAVE_AVX512)
 void mlx_gemm_avx512(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                      int64_t r1, int64_t ldy);
+size_t mlx_packed_bytes_avx512(const MlxQuant & q, int64_t rows, int64_t cols);
+void mlx_pack_avx512(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst);
 #endif
-// The MLX product that goes with a kernel table (generic -> scalar; avx2 -> AVX2 FMA; avx512 -> AVX-512F).
-MlxGemm mlx_gemm_for(const Kernels & K);
+
+// The MLX product that goes with a kernel table (generic -> scalar; avx2 -> AVX2 FMA; avx512 -> AVX-512 VNNI).
+// pack == nullptr: gemm reads MLX's layout as mapped. Otherwise gemm reads only the packed form, made once (like
+// Kernels::pack) into packed_bytes of 64-byte aligned memory, panels [p0, p1) of panel_rows rows per call (panels
+// are independent, so threads may pack disjoint ranges), and handed to gemm as MlxQuant::panels; gemm's row ranges
+// then start at multiples of panel_rows.
+struct MlxProduct {
+    int32_t panel_rows;
+    size_t (*packed_bytes)(const MlxQuant & q, int64_t rows, int64_t cols);
+    void (*pack)(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst);
+    MlxGemm gemm;
+};
+const MlxProduct & mlx_product_for(const Kernels & K);
 
 }  // namespace mlxb

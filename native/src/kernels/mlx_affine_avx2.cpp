@@ -1,4 +1,4 @@
-// MLX affine product with AVX2 + FMA (the avx2 table; the avx512 one for rows that are not whole 16-word vectors).
+// MLX affine product with AVX2 + FMA (the avx2 table).
 // Eight consecutive packed words are loaded as one vector; shifting all lanes by k*bits and masking both 16-bit
 // halves gives each lane the int16 pair (element k, element k + per/2) of its word. The activations are quantized
 // once per call to int16 with one scale per group (mlx_quantize_activations, which also stores them in that pair
