@@ -17,14 +17,17 @@
 #include <cmath>
 #include <cstring>
 
+#include "avx512_panels.h"
 #include "kernels.h"
 
 namespace mlxb {
 
 namespace {
 
-constexpr int P = 16;  // rows per panel
-inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
+using avx512::P;
+using avx512::bcast4;
+using avx512::tail_mask;
+using avx512::tile_size;
 inline int64_t round64(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
 // ---- packed layouts ----------------------------------------------------------------------------------------------
@@ -166,12 +169,6 @@ void micro_f_dispatch(int rn, const typename L::T * W, int64_t pstride, const fl
 
 constexpr int64_t KC = 256;  // columns per pass: 2 F32 panels x 256 = 32 KiB, L1-resident across the token tiles
 
-// Token tiles of at most `most`, balanced (8 tokens: 4 + 4, not 6 + 2).
-inline int64_t tile_size(int64_t n, int64_t most) {
-    const int64_t tiles = (n + most - 1) / most;
-    return (n + tiles - 1) / tiles;
-}
-
 template <class L>
 void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t rows, int64_t cols, int64_t n, int64_t r0,
             int64_t r1, int64_t ldy) {
@@ -214,12 +211,6 @@ void gemm_f(const typename L::T * W, const float * X, float * Y, int64_t rows, i
 }
 
 // ---- int8 weights (Q8_0, Q4_0) ---------------------------------------------------------------------------------------
-
-inline __m512i bcast4(const int8_t * p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 // Group g (columns 4g..4g+3) of a packed block for 16 rows, as unsigned bytes.
 template <bool Q4>

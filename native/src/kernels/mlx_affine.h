@@ -6,10 +6,10 @@
 // The matrix products are fused (nothing is dequantized to a float copy) and follow MLX's own qmv/qmm arithmetic:
 // per group, dot = sum_k q_k x_k and sx = sum_k x_k, and the group adds s * dot + b * sx. The portable product does
 // exactly that in float; the SIMD ones take dot in int32 over integer activations with one scale per group (int16
-// on AVX2, see mlx_affine_avx2.cpp; int8 on AVX-512 VNNI over repacked panels, see mlx_affine_avx512.cpp) and keep
-// sx in float. Batch invariance (see
-// kernels.h) holds as for the other types: an output's float operations depend only on its row and its token's
-// activations, never on the batch, the token's place in it or the row range of the calling thread.
+// on AVX2, see mlx_affine_avx2.cpp; 15 bits as two int8 limbs on AVX-512 VNNI over repacked panels, see
+// mlx_affine_avx512.cpp) and keep sx in float. Batch invariance (see kernels.h) holds as for the other types: an
+// output's float operations depend only on its row and its token's activations, never on the batch, the token's
+// place in it or the row range of the calling thread.
 #pragma once
 
 #include <cstdint>

@@ -26,27 +26,24 @@
 #include <vector>
 
 #include "../common.h"
+#include "avx512_panels.h"
 #include "mlx_affine.h"
 
 namespace mlxb {
 
 namespace {
 
-constexpr int P = 16;  // rows per panel
+using avx512::P;
+using avx512::bcast4;
+using avx512::tail_mask;
+using avx512::tile_size;
 
 int64_t group_bytes(int32_t bits, int32_t group) { return 2 * (int64_t)group * bits + 64; }
 int64_t panel_bytes(const MlxQuant & q, int64_t cols) { return cols / q.group * group_bytes(q.bits, q.group); }
-inline __mmask16 tail_mask(int64_t n) { return n >= P ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
 
 inline __m512 widen16(const uint16_t * p, bool bf16) {
     const __m256i h = _mm256_load_si256((const __m256i *)p);
     return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
-}
-
-inline __m512i bcast4(const int8_t * p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
 }
 
 // One token's activations as two int8 limbs of cols each (hi at xq, lo at xq + cols), and d and the float sum of x
@@ -129,12 +126,6 @@ void tile_dispatch(int nt, const MlxQuant & q, const uint8_t * W, int64_t pstrid
                    const float * D, const float * SX, float * Y, int64_t ldy, const __mmask16 * m) {
     if constexpr (NT > 1) if (nt < NT) return tile_dispatch<BITS, NP, NT - 1>(nt, q, W, pstride, cols, XQ, D, SX, Y, ldy, m);
     tile<BITS, NP, NT>(q, W, pstride, cols, XQ, D, SX, Y, ldy, m);
-}
-
-// Token tiles of at most `most`, balanced (8 tokens: 4 + 4, not 6 + 2).
-inline int64_t tile_size(int64_t n, int64_t most) {
-    const int64_t tiles = (n + most - 1) / most;
-    return (n + tiles - 1) / tiles;
 }
 
 template <int BITS>
