@@ -7,6 +7,7 @@
 #
 #   eng/bench-mlx.sh                                    tg128, 2 threads, 3 rounds of 3 repetitions
 #   BENCH_SHAPE=stories110M BENCH_ROUNDS=5 eng/bench-mlx.sh
+#   BENCH_SHAPE=qwen3-0.6B eng/bench-mlx.sh               Qwen3 (q/k norms, 151936-token tied classifier)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 build="$repo/artifacts/native/bench"

@@ -47,6 +47,8 @@ const std::vector<ModelShape> & named_shapes() {
         {"stories15M", "llama", 32000, 288, 6, 6, 6, 768, 2048},
         {"stories110M", "llama", 32000, 768, 12, 12, 12, 2048, 2048},
         {"tinyllama-1.1B", "llama", 32000, 2048, 22, 32, 4, 5632, 2048},
+        // Qwen3-0.6B's config.json: 151936 tokens, tied, rope_theta 1e6, 16 heads of 128 over a width of 1024.
+        {"qwen3-0.6B", "qwen3", 151936, 1024, 28, 16, 8, 3072, 40960, 1000000.0f, true, 128},
     };
     return shapes;
 }
@@ -72,7 +74,7 @@ bool parse_tensor_type(const std::string & s, TensorType * out) {
 GgufWriter random_model(const ModelShape & sh, TensorType type, uint64_t seed) {
     GgufWriter w;
     const std::string a = sh.arch + ".";
-    const int32_t head_dim = sh.n_embd / sh.n_head;
+    const int32_t head_dim = sh.head_dim ? sh.head_dim : sh.n_embd / sh.n_head;
     w.kv_str("general.architecture", sh.arch);
     w.kv_str("general.name", sh.name + " (random weights)");
     w.kv_u32("general.file_type", file_type(type));
@@ -82,6 +84,10 @@ GgufWriter random_model(const ModelShape & sh, TensorType type, uint64_t seed) {
     w.kv_u32(a + "block_count", (uint32_t)sh.n_layer);
     w.kv_u32(a + "feed_forward_length", (uint32_t)sh.n_ff);
     w.kv_u32(a + "rope.dimension_count", (uint32_t)head_dim);
+    if (sh.head_dim) {
+        w.kv_u32(a + "attention.key_length", (uint32_t)head_dim);
+        w.kv_u32(a + "attention.value_length", (uint32_t)head_dim);
+    }
     w.kv_u32(a + "attention.head_count", (uint32_t)sh.n_head);
     w.kv_u32(a + "attention.head_count_kv", (uint32_t)sh.n_head_kv);
     w.kv_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
@@ -140,6 +146,10 @@ GgufWriter random_model(const ModelShape & sh, TensorType type, uint64_t seed) {
             vec(p + "attn_q.bias", Q, 0.2f, 0.0f);
             vec(p + "attn_k.bias", KV, 0.2f, 0.0f);
             vec(p + "attn_v.bias", KV, 0.2f, 0.0f);
+        }
+        if (sh.arch == "qwen3") {  // per-head norms of q and k, weights around 1 like the other norms
+            vec(p + "attn_q_norm.weight", head_dim, 0.1f, 1.0f);
+            vec(p + "attn_k_norm.weight", head_dim, 0.1f, 1.0f);
         }
         mat(p + "attn_output.weight", Q, E, type);
         vec(p + "ffn_norm.weight", E, 0.1f, 1.0f);

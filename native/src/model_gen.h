@@ -14,13 +14,15 @@ namespace mlxb {
 
 struct ModelShape {
     std::string name;
-    std::string arch = "llama";  // "llama" or "qwen2" (QKV biases, NeoX rotary layout)
+    std::string arch = "llama";  // "llama", "qwen2" (QKV biases, NeoX rotary layout) or "qwen3" (q/k norms, NeoX)
     int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
     float rope_base = 10000.0f;
     bool tied = false;  // no output.weight: the classifier reuses token_embd
+    int32_t head_dim = 0;  // 0: n_embd / n_head; Qwen3 sets its own (q width n_head * head_dim != n_embd)
 };
 
-// stories15M, stories110M, tinyllama-1.1B (llama2.c / TinyLlama hyper-parameters, 32000-token vocabulary).
+// stories15M, stories110M, tinyllama-1.1B (llama2.c / TinyLlama hyper-parameters, 32000-token vocabulary) and
+// qwen3-0.6B (Qwen3-0.6B's, 151936 tokens); the vocabularies are synthetic.
 const std::vector<ModelShape> & named_shapes();
 const ModelShape * find_shape(const std::string & name);
 bool parse_tensor_type(const std::string & s, TensorType * out);  // "F32", "f16", "Q8_0", ...

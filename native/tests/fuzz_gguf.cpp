@@ -139,7 +139,8 @@ int main(int argc, char ** argv) {
     mlxb::ModelShape small{"fuzz", "llama", 300, 64, 1, 4, 2, 64, 64};
     for (mlxb::TensorType t : {mlxb::TensorType::F32, mlxb::TensorType::F16, mlxb::TensorType::BF16, mlxb::TensorType::Q8_0,
                                mlxb::TensorType::Q4_0}) {
-        small.arch = t == mlxb::TensorType::Q4_0 ? "qwen2" : "llama";
+        small.arch = t == mlxb::TensorType::Q4_0 ? "qwen2" : t == mlxb::TensorType::BF16 ? "qwen3" : "llama";
+        small.head_dim = small.arch == "qwen3" ? 32 : 0;  // key_length in the metadata, q wider than the model
         small.tied = t == mlxb::TensorType::Q8_0;
         seeds.push_back(mlxb::random_model(small, t, 11).to_bytes());
     }

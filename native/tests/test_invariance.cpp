@@ -194,7 +194,10 @@ std::vector<Param> params() {
     using T = mlxb::TensorType;
     for (const char * table : {"generic", "avx2", "avx512"})
         for (T t : {T::F32, T::F16, T::BF16, T::Q8_0, T::Q4_0}) v.push_back({table, t, "llama"});
-    for (const char * table : {"generic", "avx2", "avx512"}) v.push_back({table, T::Q4_0, "qwen2"});
+    for (const char * table : {"generic", "avx2", "avx512"}) {
+        v.push_back({table, T::Q4_0, "qwen2"});
+        v.push_back({table, T::Q8_0, "qwen3"});
+    }
     return v;
 }
 std::string param_name(const ::testing::TestParamInfo<Param> & i) {

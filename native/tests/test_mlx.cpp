@@ -1,8 +1,10 @@
 // MLX model folders: the safetensors reader (valid files, shards, and every kind of malformed header), MLX affine
 // quantization (packing and dequantization against hand-derived vectors, the fused kernels against a double
 // reference, batch invariance), config.json and tokenizer.json, and stories260K converted GGUF -> MLX.
+#include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -168,6 +170,7 @@ TEST(Safetensors, ShardsAreJoinedThroughTheIndexAndInconsistentIndexesRejected) 
 #include "gguf.h"
 #include "mlx/hf_tokenizer.h"
 #include "mlx/mlx_convert.h"
+#include "backend.h"
 
 namespace {
 
@@ -566,10 +569,10 @@ TEST(MlxModel, Stories260KAt4BitsLogprobsStayWithinTheStatedTolerance) {
 
 // A 4-bit MLX model decodes the same logits whatever the batch: prompt in one batch vs token by token vs interleaved
 // with another sequence, on every kernel table (the MLX product goes with the table).
-TEST(MlxModel, GeneratedQwen2And4BitLlamaAreBatchInvariantOnEveryTable) {
+TEST(MlxModel, Generated4BitLlamaQwen2AndQwen3AreBatchInvariantOnEveryTable) {
     TempDir dir("inv");
-    for (const char * arch : {"llama", "qwen2"}) {
-        mlxb::ModelShape sh = mlxb_test::tiny_shape(arch, std::string(arch) == "qwen2");
+    for (const char * arch : {"llama", "qwen2", "qwen3"}) {
+        mlxb::ModelShape sh = mlxb_test::tiny_shape(arch, std::string(arch) != "llama");
         sh.n_embd = 128, sh.n_ff = 192;  // 4-bit rows of 128/192: whole 8-word vectors (the AVX2 path)
         GgufWriter w = random_model(sh, TensorType::F32, 21);
         const std::vector<uint8_t> meta = w.metadata_bytes();
@@ -604,6 +607,110 @@ TEST(MlxModel, GeneratedQwen2And4BitLlamaAreBatchInvariantOnEveryTable) {
             }
             kernels_override(nullptr);
         }
+    }
+}
+
+// Qwen3 (per-head q/k RMSNorm, no biases, half-split rotary): the unquantized MLX folder converted from a generated
+// GGUF gives the GGUF's log-probabilities bit for bit. Qwen GGUFs already hold Hugging Face's row order (nothing to
+// un-permute), so both forms hand the same floats to the same kernels. The GGUF itself is checked against the
+// double-precision reference in test_reference.cpp. Read as another architecture, the folder is an error naming
+// the norms, never a silently different model.
+TEST(MlxModel, GeneratedQwen3FolderGivesItsGgufLogprobsAndNeedsItsArchitecture) {
+    TempDir dir("q3");
+    const std::string gguf = dir.path + "/q3.gguf", folder = dir.path + "/q3";
+    random_model(mlxb_test::tiny_shape("qwen3", true), TensorType::F32, 5).write_file(gguf);
+    {
+        GgufFile f(gguf);
+        MlxConvertOptions o;
+        o.dtype = StDtype::F32;
+        convert_to_mlx(f, gguf_source_tensors(f), folder, o);
+    }
+    EXPECT_EQ(json::parse(mlxb_test::read_file(folder + "/config.json"))["architectures"][0], "Qwen3ForCausalLM");
+    mlxb_test::Model g = mlxb_test::load_model(gguf), m = mlxb_test::load_model(folder);
+    ASSERT_TRUE(g && m);
+    const std::vector<mlxb_token> toks = {1, 17, 250, 3, 99, 100, 7, 63, 12, 300, 5, 44, 8, 150};
+    mlxb_test::Context cg = mlxb_test::new_context(g.get(), 64), cm = mlxb_test::new_context(m.get(), 64);
+    ASSERT_EQ(mlxb_test::decode_seq(cg.get(), toks, 0, true), MLXB_OK) << mlxb_last_error();
+    ASSERT_EQ(mlxb_test::decode_seq(cm.get(), toks, 0, true), MLXB_OK) << mlxb_last_error();
+    const int32_t V = mlxb_model_n_vocab(g.get());
+    ASSERT_EQ(mlxb_model_n_vocab(m.get()), V);
+    std::vector<float> a(V), b(V);
+    double worst = 0;
+    for (int32_t i = 0; i < (int32_t)toks.size(); i++) {
+        ASSERT_EQ(mlxb_get_logprobs(cg.get(), i, a.data(), V), MLXB_OK);
+        ASSERT_EQ(mlxb_get_logprobs(cm.get(), i, b.data(), V), MLXB_OK);
+        for (int32_t k = 0; k < V; k++) worst = std::max(worst, (double)std::fabs(a[k] - b[k]));
+    }
+    EXPECT_EQ(worst, 0.0);
+
+    json cfg = json::parse(mlxb_test::read_file(folder + "/config.json"));
+    cfg["model_type"] = "llama";
+    const std::string s = cfg.dump();
+    mlxb_test::write_file(folder + "/config.json", s.data(), s.size());
+    mlxb_model * bad = nullptr;
+    EXPECT_EQ(mlxb_model_load(folder.c_str(), nullptr, &bad), MLXB_ERR_UNSUPPORTED);
+    mlxb_model_free(bad);
+    EXPECT_NE(std::string(mlxb_last_error()).find("_norm.weight' is not used by this architecture"), std::string::npos) << mlxb_last_error();
+}
+
+namespace {
+
+// kB of the file at `path` mapped into this process and resident: the Rss lines of its mappings in /proc/self/smaps
+// (page-cache residency, what mincore() reports, would not change when the process lets the pages go).
+long mapped_rss_kb(const std::string & path) {
+    std::ifstream f("/proc/self/smaps");
+    std::string line;
+    bool ours = false;
+    long kb = 0;
+    while (std::getline(f, line)) {
+        if (!line.empty() && std::isxdigit((unsigned char)line[0]) && !std::isupper((unsigned char)line[0]))  // a mapping
+            ours = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+        else if (ours && line.rfind("Rss:", 0) == 0) kb += std::stol(line.substr(4));
+    }
+    return kb;
+}
+
+// Reads one byte of every page of [p, p + n), so those pages are mapped in.
+void touch(const void * p, size_t n) {
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < n; i += 4096) sink = sink + ((const uint8_t *)p)[i];
+}
+
+}  // namespace
+
+// Once a context has repacked a model's matrices, their mapped originals leave the process: a model is not held
+// twice, as mapped and as packed. Checked on the table this CPU picks, for a 4-bit MLX folder (whose originals stay
+// only where the table's MLX product reads MLX's layout as mapped) and for a Q4_0 GGUF.
+TEST(MlxModel, RepackedMatricesLeaveTheMapping) {
+    TempDir dir("rss");
+    mlxb::ModelShape sh = mlxb_test::tiny_shape("llama");
+    sh.n_embd = 256, sh.n_ff = 1024;  // ~1 MiB of 4-bit matrices: the embedding and norms that stay are a small part
+    GgufWriter w = random_model(sh, TensorType::F32, 3);
+    const std::vector<uint8_t> meta = w.metadata_bytes();
+    GgufFile f(meta.data(), meta.size());
+    MlxConvertOptions o;
+    o.bits = 4;
+    convert_to_mlx(f, writer_source_tensors(w), dir.path + "/mlx", o);
+    const std::string gguf = dir.path + "/q4.gguf";
+    random_model(sh, TensorType::Q4_0, 3).write_file(gguf);
+    const Kernels & K = kernels_for_new_context();
+    for (const std::string & path : {dir.path + "/mlx", gguf}) {
+        SCOPED_TRACE(path);
+        const bool is_mlx = path == dir.path + "/mlx";
+        const std::string mapped = std::filesystem::canonical(is_mlx ? path + "/model.safetensors" : path).string();
+        std::unique_ptr<mlxb::Model> m = mlxb::Model::load(path, false);
+        for (const mlxb::Layer & L : m->layers)
+            for (const Weight * x : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+                touch(x->data, is_mlx ? (size_t)(x->rows * x->cols / 2) : (size_t)(x->rows * x->row_bytes));
+        const long before = mapped_rss_kb(mapped);
+        std::unique_ptr<mlxb::Backend> be = mlxb::make_cpu_backend(*m, {64, 1, 16, 2});
+        const long after = mapped_rss_kb(mapped);
+        std::printf("%s on %s: %ld kB of the mapping resident before the context, %ld kB after\n",
+                    is_mlx ? "MLX 4-bit" : "GGUF Q4_0", K.name, before, after);
+        ASSERT_GT(before, 600);
+        const bool packs = K.panel_rows > 1 && (!is_mlx || mlx_product_for(K).pack);
+        if (packs) EXPECT_LT(after, before / 4);
+        else EXPECT_GE(after, before) << "the kernels read these weights as mapped";
     }
 }
 

@@ -59,7 +59,7 @@ public:
         H_ = f_.get_int(a + "attention.head_count", 0);
         HKV_ = f_.get_int(a + "attention.head_count_kv", H_);
         F_ = f_.get_int(a + "feed_forward_length", 0);
-        HD_ = E_ / H_;
+        HD_ = f_.get_int(a + "attention.key_length", E_ / H_);
         ROT_ = f_.get_int(a + "rope.dimension_count", HD_);
         base_ = f_.get_float(a + "rope.freq_base", 10000.0);
         eps_ = f_.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5);
@@ -79,6 +79,10 @@ public:
                 const std::string p = "blk." + std::to_string(l) + ".";
                 std::vector<double> xn = rmsnorm(x, w(p + "attn_norm.weight"));
                 std::vector<double> q = matvec(p + "attn_q", xn), k = matvec(p + "attn_k", xn), v = matvec(p + "attn_v", xn);
+                if (f_.tensor(p + "attn_q_norm.weight")) {  // Qwen3: RMSNorm of every head of q and k
+                    head_norm(q, w(p + "attn_q_norm.weight"));
+                    head_norm(k, w(p + "attn_k_norm.weight"));
+                }
                 rope(q, pos);
                 rope(k, pos);
                 kc[l].insert(kc[l].end(), k.begin(), k.end());
@@ -156,9 +160,16 @@ private:
         for (size_t i = 0; i < x.size(); i++) y[i] = x[i] * s * g[i];
         return y;
     }
-    // Llama rotates adjacent pairs (2j, 2j+1); Qwen2 (NeoX layout) rotates (j, j + n_rot/2).
+    void head_norm(std::vector<double> & v, const std::vector<double> & g) const {
+        for (size_t h = 0; h < v.size() / HD_; h++) {
+            std::vector<double> head(v.begin() + h * HD_, v.begin() + (h + 1) * HD_);
+            head = rmsnorm(head, g);
+            std::copy(head.begin(), head.end(), v.begin() + h * HD_);
+        }
+    }
+    // Llama rotates adjacent pairs (2j, 2j+1); Qwen2 and Qwen3 (NeoX layout) rotate (j, j + n_rot/2).
     void rope(std::vector<double> & v, int64_t pos) const {
-        const bool neox = arch_ == "qwen2";
+        const bool neox = arch_ == "qwen2" || arch_ == "qwen3";
         for (size_t h = 0; h < v.size() / HD_; h++)
             for (int64_t j = 0; j < ROT_ / 2; j++) {
                 const double th = pos * std::pow(base_, -2.0 * j / ROT_);
@@ -226,8 +237,8 @@ TEST(Reference, Stories260KLogprobsMatch) {
 //    sums of <= 96 terms remains, ~1e-6 relative on logits of magnitude ~3: MAX_FLOAT_ERROR = 1e-3.
 //  - Q8_0, Q4_0 against exact math: the engine also rounds activations to 8 bits per block of 32 (as llama.cpp
 //    does) before its int8 dot products, a relative error up to 1/254 per element that compounds over 7 matmuls
-//    per layer. Measured 0.05 nats on the untied llama model and 0.3 on the tied qwen2 one (its logits are ~8x
-//    larger: the unscaled embedding doubles as classifier). MAX_Q8_ACT_ERROR = 0.5 nats only catches gross bugs,
+//    per layer. Measured 0.05 nats on the untied llama model, 0.3 on the tied qwen2 one and 0.39 on the tied qwen3
+//    one (their logits are ~8x larger: the unscaled embedding doubles as classifier). MAX_Q8_ACT_ERROR = 0.5 nats only catches gross bugs,
 //  - so the same models are also checked against the reference with that activation rounding emulated, where
 //    the remaining error is float-vs-double rounding again: ~1e-6, MAX_EMULATED_ERROR = 5e-3. Except where an
 //    activation sits within float rounding of a .5 boundary, so that float and double round it differently: one
@@ -276,5 +287,7 @@ INSTANTIATE_TEST_SUITE_P(Types, ReferenceByType,
                                            TypeCase{"Q4_0", mlxb::TensorType::Q4_0, MAX_Q8_ACT_ERROR, "llama", false},
                                            TypeCase{"F32_tied", mlxb::TensorType::F32, MAX_FLOAT_ERROR, "llama", true},
                                            TypeCase{"Qwen2_F32", mlxb::TensorType::F32, MAX_FLOAT_ERROR, "qwen2", false},
-                                           TypeCase{"Qwen2_Q4_0", mlxb::TensorType::Q4_0, MAX_Q8_ACT_ERROR, "qwen2", true}),
+                                           TypeCase{"Qwen2_Q4_0", mlxb::TensorType::Q4_0, MAX_Q8_ACT_ERROR, "qwen2", true},
+                                           TypeCase{"Qwen3_F32", mlxb::TensorType::F32, MAX_FLOAT_ERROR, "qwen3", false},
+                                           TypeCase{"Qwen3_Q8_0", mlxb::TensorType::Q8_0, MAX_Q8_ACT_ERROR, "qwen3", true}),
                          [](const ::testing::TestParamInfo<TypeCase> & i) { return std::string(i.param.name); });

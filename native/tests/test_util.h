@@ -126,10 +126,12 @@ inline int32_t decode_seq(mlxb_context * c, const std::vector<mlxb_token> & toks
 namespace mlxb_test {
 
 // A small random model: 2 layers, GQA (4 heads over 2 kv heads), widths that are multiples of 32 so every tensor
-// type applies, a 320-token vocabulary.
+// type applies, a 320-token vocabulary. Qwen3 gets heads twice as wide as n_embd / n_head, as the real ones have
+// (Qwen3-0.6B: 16 heads of 128 over a width of 1024), so q and the attention output are wider than the model.
 inline mlxb::ModelShape tiny_shape(const std::string & arch = "llama", bool tied = false) {
     mlxb::ModelShape s{"tiny", arch, 320, 64, 2, 4, 2, 96, 256};
     s.tied = tied;
+    if (arch == "qwen3") s.head_dim = 32;
     return s;
 }
 

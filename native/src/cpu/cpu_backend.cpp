@@ -22,6 +22,14 @@ namespace {
 
 bool is_quantized(TensorType t) { return t == TensorType::Q8_0 || t == TensorType::Q4_0; }
 
+// out = x * w / rms(x), over n elements; in place is fine.
+void rms_norm_row(const float * x, const float * w, float * out, int64_t n, float eps) {
+    double ss = 0;  // double like ggml: the sum of n squares loses bits in float
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float scale = 1.0f / std::sqrt((float)(ss / n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
 // The model's matrices repacked for one kernel table (Kernels::pack), in one anonymous mapping backed by huge pages
 // where the kernel allows: decode streams every weight once per token, and 2 MiB pages spare the TLB misses.
 struct PackedWeights {
@@ -84,10 +92,16 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
             else K.pack(w.type, w.data, w.rows, w.cols, p0, p1, dst);
         });
     });
-    // The mapped originals are not read again (the embedding lookup reads token_embd, which stays): let them go.
-    const bool tied = m.output.data == m.tok_embd.data;
+    // The mapped originals are not read again (the embedding lookup reads token_embd, which stays; an MLX product
+    // that does not pack reads them as mapped): let them go.
     for_each_matrix(m, [&](const Weight & w) {
-        if (!(tied && w.data == m.tok_embd.data) && w.type != k_mlx_affine) m.file->release(w.data, (size_t)(w.rows * w.row_bytes));
+        if (w.data == m.tok_embd.data) return;
+        if (w.type != k_mlx_affine) return m.release(w.data, (size_t)(w.rows * w.row_bytes));
+        if (!mlx.pack) return;
+        const size_t groups = (size_t)(w.rows * (w.cols / w.mlx.group));
+        m.release(w.mlx.q, (size_t)(w.rows * w.cols * w.mlx.bits / 8));
+        m.release(w.mlx.scales, groups * 2);
+        m.release(w.mlx.biases, groups * 2);
     });
     return pw;
 }
@@ -239,13 +253,7 @@ void CpuBackend::quantize(Act & a) {
 
 void CpuBackend::rmsnorm(const float * x, const float * w, float * out, int64_t n_tok) {
     const int64_t E = hp_.n_embd;
-    for (int64_t t = 0; t < n_tok; t++) {
-        const float * xr = x + t * E;
-        double ss = 0;  // double like ggml: the sum of n squares loses bits in float
-        for (int64_t i = 0; i < E; i++) ss += (double)xr[i] * xr[i];
-        const float scale = 1.0f / std::sqrt((float)(ss / E) + hp_.norm_eps);
-        for (int64_t i = 0; i < E; i++) out[t * E + i] = xr[i] * scale * w[i];
-    }
+    for (int64_t t = 0; t < n_tok; t++) rms_norm_row(x + t * E, w, out + t * E, E, hp_.norm_eps);
 }
 
 void CpuBackend::rope(float * v, int32_t n_heads, int32_t pos) {
@@ -285,9 +293,15 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
                     for (int64_t r = r0; r < r1; r++) y[t * W.rows + r] += b[r];
         }
     });
-    // Rotate q and k, then store k and v at each token's position in its sequence's cache.
+    // Rotate q and k (Qwen3 normalises each head first), then store k and v at each token's position in its
+    // sequence's cache.
     auto rope_store = [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; t++) {
+            auto norm_heads = [&](float * v, int32_t n_heads, const float * w) {
+                for (int32_t h = 0; h < n_heads; h++) rms_norm_row(v + h * HD, w, v + h * HD, HD, hp_.norm_eps);
+            };
+            if (L.q_norm) norm_heads(&q_[t * Q], hp_.n_head, L.q_norm);
+            if (L.k_norm) norm_heads(&k_[t * KV], hp_.n_head_kv, L.k_norm);
             rope(&q_[t * Q], hp_.n_head, in.pos[t]);
             rope(&k_[t * KV], hp_.n_head_kv, in.pos[t]);
             for (int32_t h = 0; h < hp_.n_head_kv; h++) {

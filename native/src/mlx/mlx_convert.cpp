@@ -12,6 +12,7 @@
 #include "../common.h"
 #include "../kernels/kernels.h"
 #include "../kernels/mlx_affine.h"
+#include "../model/llama.h"
 #include "hf_tokenizer.h"
 
 namespace mlxb {
@@ -29,7 +30,8 @@ bool hf_name(const std::string & g, std::string * module, std::string * suffix) 
     static const std::map<std::string, std::string> blk = {
         {"attn_norm", "input_layernorm"}, {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
         {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
-        {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"}};
+        {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"},
+        {"attn_q_norm", "self_attn.q_norm"}, {"attn_k_norm", "self_attn.k_norm"}};
     const size_t dot = g.rfind('.');
     if (dot == std::string::npos) return false;
     *suffix = g.substr(dot);
@@ -83,8 +85,8 @@ void convert_to_mlx(const GgufFile & meta, const std::vector<SourceTensor> & ten
     struct stat st;
     if (::stat(out_dir.c_str(), &st) == 0) fail(MLXB_ERR_ARG, "convert: '" + out_dir + "' already exists");
     const std::string arch = meta.get_str("general.architecture");
-    if (arch != "llama" && arch != "qwen2" && arch != "mistral")
-        fail(MLXB_ERR_UNSUPPORTED, "convert: architecture '" + arch + "' not supported (llama, mistral, qwen2)");
+    const ArchInfo * info = find_arch(arch);
+    if (!info) fail(MLXB_ERR_UNSUPPORTED, "convert: architecture '" + arch + "' not supported (" + supported_archs() + ")");
     const std::string a = arch + ".";
     const int64_t E = meta.get_int(a + "embedding_length", -1), H = meta.get_int(a + "attention.head_count", -1);
     const int64_t HKV = meta.get_int(a + "attention.head_count_kv", H), L = meta.get_int(a + "block_count", -1);
@@ -102,15 +104,16 @@ void convert_to_mlx(const GgufFile & meta, const std::vector<SourceTensor> & ten
     const bool tied = !by_name.count("output.weight");
     // GGUF llama files rotate adjacent pairs: their Q/K rows were permuted from the Hugging Face half-split order
     // (llama.cpp convert_hf_to_gguf.py permute()); undo it so the folder means what a transformers/MLX one means.
-    const bool unpermute = arch != "qwen2";
+    const bool unpermute = !info->rope_neox;
 
     json cfg = {
-        {"architectures", {arch == "qwen2" ? "Qwen2ForCausalLM" : arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"}},
+        {"architectures", {info->hf_class}},
         {"model_type", arch}, {"hidden_size", E}, {"intermediate_size", F}, {"num_hidden_layers", L},
         {"num_attention_heads", H}, {"num_key_value_heads", HKV}, {"head_dim", HD}, {"vocab_size", V},
         {"max_position_embeddings", meta.get_int(a + "context_length", 2048)},
         {"rms_norm_eps", meta.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5)},
         {"rope_theta", meta.get_float(a + "rope.freq_base", 10000.0)}, {"tie_word_embeddings", tied},
+        {"attention_bias", by_name.count("blk.0.attn_q.bias") > 0},
         {"hidden_act", "silu"}, {"torch_dtype", dtype_config_name(opt.dtype)},
         {"bos_token_id", meta.get_int("tokenizer.ggml.bos_token_id", 1)}, {"eos_token_id", meta.get_int("tokenizer.ggml.eos_token_id", 2)}};
     if (opt.bits) {

@@ -1,5 +1,5 @@
 // Model::from_mlx_folder: an MLX-community / Hugging Face folder. config.json gives the hyper-parameters (Llama,
-// Mistral, Qwen2 families) and the quantization; the safetensors hold the weights in PyTorch layout (out, in) with
+// Mistral, Qwen2, Qwen3 families) and the quantization; the safetensors hold the weights in PyTorch layout (out, in) with
 // Hugging Face names, used in place: float matrices as mapped, MLX affine ones through Weight::mlx. Rotary
 // embeddings use the half-split ("NeoX") pairing, which is what Hugging Face layouts mean (GGUF's llama files are
 // permuted to adjacent pairs instead). The tokenizer and the metadata are turned into the GGUF keys our Tokenizer
@@ -256,11 +256,10 @@ std::unique_ptr<Model> load_folder(const std::string & dir, bool vocab_only) {
     json cfg = json::parse(slurp(dir + "/config.json", true), nullptr, false);
     if (cfg.is_discarded() || !cfg.is_object()) bad("'" + dir + "/config.json' is not a JSON object");
     const std::string type = cfg.value("model_type", std::string());
-    std::string arch;
-    if (type == "llama" || type == "mistral") arch = "llama";
-    else if (type == "qwen2") arch = "qwen2";
-    else if (type.empty()) bad("config.json has no model_type");
-    else fail(MLXB_ERR_UNSUPPORTED, "MLX model: model_type '" + type + "' not supported (llama, mistral, qwen2)");
+    if (type.empty()) bad("config.json has no model_type");
+    const ArchInfo * info = find_arch(type == "mistral" ? "llama" : type);  // Mistral is Llama's forward pass
+    if (!info) fail(MLXB_ERR_UNSUPPORTED, "MLX model: model_type '" + type + "' not supported (" + supported_archs() + ")");
+    const std::string arch = info->name;
 
     auto m = std::make_unique<Model>();
     HParams & hp = m->hp;
@@ -313,7 +312,8 @@ std::unique_ptr<Model> load_folder(const std::string & dir, bool vocab_only) {
     m->out_norm = L.vec("model.norm.weight", E);
     m->output = L.matrix("lm_head", V, E, !tied);
     if (!m->output.data) m->output = m->tok_embd;
-    const bool qkv_bias = arch == "qwen2";
+    // transformers' Llama and Qwen3 configs say attention_bias (default false); Qwen2 always has the biases.
+    const bool qkv_bias = info->qkv_bias || cfg.value("attention_bias", false);
     m->layers.resize(hp.n_layer);
     for (int32_t il = 0; il < hp.n_layer; il++) {
         Layer & ly = m->layers[il];
@@ -326,6 +326,10 @@ std::unique_ptr<Model> load_folder(const std::string & dir, bool vocab_only) {
         ly.bq = L.vec(p + "self_attn.q_proj.bias", Q, qkv_bias);
         ly.bk = L.vec(p + "self_attn.k_proj.bias", KV, qkv_bias);
         ly.bv = L.vec(p + "self_attn.v_proj.bias", KV, qkv_bias);
+        if (info->qk_norm) {  // elsewhere, norms a config does not ask for are "not used", not silently applied
+            ly.q_norm = L.vec(p + "self_attn.q_norm.weight", hp.head_dim);
+            ly.k_norm = L.vec(p + "self_attn.k_norm.weight", hp.head_dim);
+        }
         ly.ffn_norm = L.vec(p + "post_attention_layernorm.weight", E);
         ly.w_gate = L.matrix(p + "mlp.gate_proj", F, E);
         ly.w_up = L.matrix(p + "mlp.up_proj", F, E);

@@ -37,6 +37,10 @@ public:
     SafetensorsFile(const uint8_t * data, size_t size, const std::string & name);  // caller-owned buffer (tests, fuzz)
     const std::map<std::string, StTensor> & tensors() const { return tensors_; }
     const std::map<std::string, std::string> & metadata() const { return metadata_; }
+    // See MappedFile::release; a no-op for caller-owned buffers and bytes outside this file.
+    void release(const void * p, size_t n) const {
+        if (file_) file_->release(p, n);
+    }
 
 private:
     void parse(const uint8_t * data, size_t size, const std::string & name);
@@ -53,6 +57,9 @@ public:
     const StTensor * find(const std::string & name) const;
     const std::map<std::string, const StTensor *> & all() const { return index_; }
     const std::map<std::string, std::string> & metadata() const { return files_.front()->metadata(); }
+    void release(const void * p, size_t n) const {
+        for (const auto & f : files_) f->release(p, n);
+    }
 
 private:
     std::vector<std::unique_ptr<SafetensorsFile>> files_;

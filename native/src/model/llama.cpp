@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "../common.h"
+#include "../mlx/safetensors.h"
 
 namespace mlxb {
 
@@ -48,7 +49,27 @@ int32_t hp_int(const GgufFile & f, const std::string & key, int64_t def, int64_t
     return (int32_t)v;
 }
 
+
+constexpr ArchInfo k_archs[] = {
+    {"llama", "LlamaForCausalLM", false, false, false},
+    {"mistral", "MistralForCausalLM", false, false, false},
+    {"qwen2", "Qwen2ForCausalLM", true, true, false},
+    {"qwen3", "Qwen3ForCausalLM", true, false, true},
+};
 }  // namespace
+
+const ArchInfo * find_arch(const std::string & name) {
+    for (const ArchInfo & a : k_archs)
+        if (name == a.name) return &a;
+    return nullptr;
+}
+
+const char * supported_archs() { return "llama, mistral, qwen2, qwen3"; }
+
+void Model::release(const void * p, size_t n) const {
+    if (file) file->release(p, n);
+    if (weights) weights->release(p, n);
+}
 
 std::unique_ptr<Model> Model::load(const std::string & path, bool vocab_only) {
     struct stat st;
@@ -69,8 +90,8 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file, bool voc
         return m;
     }
     if (hp.arch.empty()) bad("general.architecture missing");
-    if (hp.arch != "llama" && hp.arch != "qwen2" && hp.arch != "mistral")
-        fail(MLXB_ERR_UNSUPPORTED, "model: architecture '" + hp.arch + "' not supported (llama, mistral, qwen2)");
+    const ArchInfo * arch = find_arch(hp.arch);
+    if (!arch) fail(MLXB_ERR_UNSUPPORTED, "model: architecture '" + hp.arch + "' not supported (" + supported_archs() + ")");
     const std::string a = hp.arch + ".";
     constexpr int64_t MAX = 1 << 20;
     hp.n_ctx_train = hp_int(f, a + "context_length", 2048, 1, INT32_MAX);
@@ -87,14 +108,13 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file, bool voc
     hp.rope_base = (float)f.get_float(a + "rope.freq_base", 10000.0);
     hp.norm_eps = (float)f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5);
     if (!(hp.rope_base > 0) || !(hp.norm_eps >= 0)) bad("bad rope.freq_base or rms epsilon");
-    hp.rope_neox = hp.arch == "qwen2";
+    hp.rope_neox = arch->rope_neox;
 
     const int64_t E = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), F = hp.n_ff;
     m->tok_embd = weight(f, "token_embd.weight", E, hp.n_vocab);
     m->out_norm = vec_f32(f, "output_norm.weight", E);
     m->output = weight(f, "output.weight", E, hp.n_vocab, false);
     if (!m->output.data) m->output = m->tok_embd;  // tied embeddings
-    const bool qkv_bias = hp.arch == "qwen2";
     m->layers.resize(hp.n_layer);
     for (int32_t il = 0; il < hp.n_layer; il++) {
         Layer & L = m->layers[il];
@@ -104,9 +124,13 @@ std::unique_ptr<Model> Model::from_gguf(std::unique_ptr<GgufFile> file, bool voc
         L.wk = weight(f, p + "attn_k.weight", E, KV);
         L.wv = weight(f, p + "attn_v.weight", E, KV);
         L.wo = weight(f, p + "attn_output.weight", Q, E);
-        L.bq = vec_f32(f, p + "attn_q.bias", Q, qkv_bias);
-        L.bk = vec_f32(f, p + "attn_k.bias", KV, qkv_bias);
-        L.bv = vec_f32(f, p + "attn_v.bias", KV, qkv_bias);
+        L.bq = vec_f32(f, p + "attn_q.bias", Q, arch->qkv_bias);
+        L.bk = vec_f32(f, p + "attn_k.bias", KV, arch->qkv_bias);
+        L.bv = vec_f32(f, p + "attn_v.bias", KV, arch->qkv_bias);
+        if (arch->qk_norm) {
+            L.q_norm = vec_f32(f, p + "attn_q_norm.weight", hp.head_dim);
+            L.k_norm = vec_f32(f, p + "attn_k_norm.weight", hp.head_dim);
+        }
         L.ffn_norm = vec_f32(f, p + "ffn_norm.weight", E);
         L.w_gate = weight(f, p + "ffn_gate.weight", E, F);
         L.w_up = weight(f, p + "ffn_up.weight", E, F);

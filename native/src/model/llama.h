@@ -1,6 +1,7 @@
 // Llama-family model description: hyper-parameters and weights, read from GGUF metadata and tensor views into the
-// mapping (nothing is copied). Covers Llama 2/3, Mistral, SmolLM ("llama") and Qwen2/2.5 ("qwen2": QKV biases,
-// NeoX rotary layout). Backend-independent: a backend only reads these views.
+// mapping (nothing is copied). Covers Llama 2/3, Mistral, SmolLM ("llama"), Qwen2/2.5 ("qwen2": QKV biases, NeoX
+// rotary layout) and Qwen3 ("qwen3": per-head RMSNorm of q and k). Backend-independent: a backend only reads these
+// views.
 #pragma once
 
 #include <functional>
@@ -15,6 +16,19 @@
 #include "../tokenizer.h"
 
 namespace mlxb {
+
+class SafetensorsSet;
+
+// What sets the supported architectures apart in the forward pass; one row per GGUF general.architecture.
+struct ArchInfo {
+    const char * name;      // GGUF general.architecture, Hugging Face model_type
+    const char * hf_class;  // config.json architectures[0]
+    bool rope_neox;         // GGUF files rotate half-split pairs (llama.cpp permutes llama's Q/K rows to adjacent ones)
+    bool qkv_bias;          // q/k/v projections always carry biases (Qwen2)
+    bool qk_norm;           // q and k pass a per-head RMSNorm before the rotation (Qwen3)
+};
+const ArchInfo * find_arch(const std::string & name);  // nullptr: not supported
+const char * supported_archs();                        // "llama, mistral, qwen2, qwen3", for error messages
 
 struct HParams {
     std::string arch;
@@ -49,7 +63,8 @@ struct Weight {
 struct Layer {
     const float * attn_norm = nullptr;               // (n_embd)
     Weight wq, wk, wv, wo;                           // (q_dim, n_embd) (kv_dim, n_embd) x2 (n_embd, q_dim)
-    const float * bq = nullptr, * bk = nullptr, * bv = nullptr;  // qwen2 only
+    const float * bq = nullptr, * bk = nullptr, * bv = nullptr;  // qwen2 (and HF configs with attention_bias)
+    const float * q_norm = nullptr, * k_norm = nullptr;           // (head_dim), qwen3 only
     const float * ffn_norm = nullptr;                // (n_embd)
     Weight w_gate, w_up, w_down;                     // (n_ff, n_embd) x2, (n_embd, n_ff)
 };
@@ -79,9 +94,13 @@ struct Model {
     // An MLX / Hugging Face model folder (config.json, safetensors, tokenizer.json); src/mlx/mlx_model.cpp.
     static std::unique_ptr<Model> from_mlx_folder(const std::string & dir, bool vocab_only);
 
+    // Tells the OS that the mapped bytes [p, p + n) of a weight are not read again (a backend repacked them), so
+    // their pages leave the process; reading them anyway faults them back in from the file.
+    void release(const void * p, size_t n) const;
+
     // MLX folders: the mapped safetensors, the GGUF-form metadata `file` parses (tokenizer and config keys), and
     // float copies of the 1-D tensors (norms, biases) that were stored in half precision.
-    std::shared_ptr<void> weights;
+    std::shared_ptr<SafetensorsSet> weights;
     std::vector<uint8_t> meta_bytes;
     std::vector<std::vector<float>> owned_vectors;
 
