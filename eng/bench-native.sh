@@ -7,8 +7,8 @@
 #   BENCH_WAIT_IDLE=120 ...                  before each model, wait up to 120 s for >= 90 % idle CPUs
 #
 # The baseline is llama.cpp llama-bench (build de3ff81), 2 threads, measured on a 2-core x86-64 Linux machine of the
-# same kind (shared/docs/reference/native-engine.md §6); llama.cpp is not installed here, so those figures are
-# quoted, not re-measured. Ratios are ours / llama.cpp (> 1: we are faster). Targets: >= 0.8 (within 1.25x) on
+# same kind (shared/docs/reference/native-engine.md §6, eng/llamacpp/llama-bench-de3ff81.tsv), quoted, not
+# re-measured: eng/bench-vs-llamacpp.sh measures llama.cpp on this machine instead. Ratios are ours / llama.cpp (> 1: we are faster). Targets: >= 0.8 (within 1.25x) on
 # every row, >= 1.0 on token generation (tg). Run it on a quiet machine: the load average is printed before and
 # after. On a machine shared with other work the wall-clock rate mostly measures the neighbours; the last column,
 # tokens per CPU-second of the engine's own process, is what its work costs (x threads bounds the idle-machine
@@ -29,22 +29,8 @@ np="${BENCH_NP:-1}"
 wait_idle="${BENCH_WAIT_IDLE:-0}"
 mkdir -p "$models" "$out"
 
-# llama.cpp llama-bench, 2 threads: "<shape> <type> <test> <t/s>" (TinyLlama F32 generation was measured as tg32).
-baseline="stories15M F32 pp512 13237
-stories15M Q8_0 pp512 13737
-stories15M Q4_0 pp512 17514
-stories15M F32 tg128 780
-stories15M Q8_0 tg128 1879
-stories15M Q4_0 tg128 1986
-stories110M F32 pp512 1503
-stories110M Q8_0 pp512 1343
-stories110M Q4_0 pp512 2418
-stories110M F32 tg128 143
-stories110M Q8_0 tg128 262
-stories110M Q4_0 tg128 447
-tinyllama-1.1B F32 tg128 11.9
-tinyllama-1.1B Q8_0 tg128 35.9
-tinyllama-1.1B Q4_0 tg128 62.4"
+# llama.cpp llama-bench, 2 threads: "<shape> <type> <test> <t/s>" lines (eng/bench-vs-llamacpp.sh reads them too).
+baseline="$(grep -v '^#' "$repo/eng/llamacpp/llama-bench-de3ff81.tsv" | tr '\t' ' ')"
 
 # Percent idle of all CPUs over the next 2 seconds.
 idle_pct() {

@@ -295,11 +295,11 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
     });
     // Rotate q and k (Qwen3 normalises each head first), then store k and v at each token's position in its
     // sequence's cache.
+    auto norm_heads = [&](float * v, int32_t n_heads, const float * w) {
+        for (int32_t h = 0; h < n_heads; h++) rms_norm_row(v + h * HD, w, v + h * HD, HD, hp_.norm_eps);
+    };
     auto rope_store = [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; t++) {
-            auto norm_heads = [&](float * v, int32_t n_heads, const float * w) {
-                for (int32_t h = 0; h < n_heads; h++) rms_norm_row(v + h * HD, w, v + h * HD, HD, hp_.norm_eps);
-            };
             if (L.q_norm) norm_heads(&q_[t * Q], hp_.n_head, L.q_norm);
             if (L.k_norm) norm_heads(&k_[t * KV], hp_.n_head_kv, L.k_norm);
             rope(&q_[t * Q], hp_.n_head, in.pos[t]);

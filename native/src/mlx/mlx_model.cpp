@@ -257,7 +257,7 @@ std::unique_ptr<Model> load_folder(const std::string & dir, bool vocab_only) {
     if (cfg.is_discarded() || !cfg.is_object()) bad("'" + dir + "/config.json' is not a JSON object");
     const std::string type = cfg.value("model_type", std::string());
     if (type.empty()) bad("config.json has no model_type");
-    const ArchInfo * info = find_arch(type == "mistral" ? "llama" : type);  // Mistral is Llama's forward pass
+    const ArchInfo * info = find_arch(type);
     if (!info) fail(MLXB_ERR_UNSUPPORTED, "MLX model: model_type '" + type + "' not supported (" + supported_archs() + ")");
     const std::string arch = info->name;
 

@@ -49,13 +49,13 @@ int32_t hp_int(const GgufFile & f, const std::string & key, int64_t def, int64_t
     return (int32_t)v;
 }
 
-
 constexpr ArchInfo k_archs[] = {
     {"llama", "LlamaForCausalLM", false, false, false},
     {"mistral", "MistralForCausalLM", false, false, false},
     {"qwen2", "Qwen2ForCausalLM", true, true, false},
     {"qwen3", "Qwen3ForCausalLM", true, false, true},
 };
+
 }  // namespace
 
 const ArchInfo * find_arch(const std::string & name) {
