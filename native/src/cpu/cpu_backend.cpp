@@ -142,6 +142,7 @@ private:
     const void * packed(const Weight & W) const;  // W's data as the kernels read it (at construction only)
     void gemm(const Weight & W, const void * data, const BlockQ8x * xq, const float * xf, float * y, int64_t n_tok,
               int64_t r0, int64_t r1) {
+        if (r1 <= r0) return;  // a thread past the last panel (more threads than panels): the kernels need rows
         if (W.type == k_mlx_affine)  // data: the MlxQuant header among the packed weights, or W's own when nothing is packed
             return mlx_.gemm(packed_ ? *(const MlxQuant *)data : W.mlx, W.cols, xf, y, n_tok, r0, r1, W.rows);
         K_.gemm(W.type, data, xf, xq, y, W.rows, W.cols, n_tok, r0, r1, W.rows);

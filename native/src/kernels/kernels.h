@@ -47,7 +47,7 @@ struct Kernels {
     void (*pack)(TensorType t, const void * W, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst);
     // Y[t * ldy + r] = sum_k W[r][k] * X[t][k]  for rows r in [r0, r1) and tokens t in [0, n_tok). W is the matrix
     // as mapped or packed (see above); X is (n_tok, cols) float for float weights, XQ (n_tok, cols/32) blocks for
-    // Q8_0/Q4_0. r0 is a multiple of panel_rows; r1 a multiple of it or the row count.
+    // Q8_0/Q4_0. r0 < r1; r0 is a multiple of panel_rows; r1 a multiple of it or the row count.
     void (*gemm)(TensorType t, const void * W, const float * X, const BlockQ8x * XQ, float * Y, int64_t rows,
                  int64_t cols, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy);
     void (*quantize_q8x)(const float * x, BlockQ8x * y, int64_t n);  // n multiple of 32
