@@ -20,7 +20,7 @@ public sealed class InterruptTests
             """, "<BenchGitSha>aaa3ff3</BenchGitSha>");
         string pidFile = Path.Combine(project.Directory, "sleeper.pid");
 
-        using Process build = Dotnet.Start(project.Directory, ["build", project.ProjectPath, "-t:Bench", "-nr:false"]);
+        using Process build = Dotnet.Start(project.Directory, ["build", project.ProjectPath, "-t:Bench", "-nr:false"], interruptible: true);
         var output = new System.Text.StringBuilder();
         build.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
         build.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };

@@ -60,15 +60,22 @@ internal static class Dotnet
         lock (output) return new DotnetResult(process.ExitCode, output.ToString());
     }
 
-    public static Process Start(string workingDirectory, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null)
+    /// <param name="interruptible">Start it as a shell starts a foreground job, with SIGINT at its default action, so
+    /// a test can press Ctrl+C with <c>kill -INT</c>. A process inherits an ignored SIGINT (every <c>&amp;</c> job of a
+    /// non-interactive shell gets one, e.g. <c>.ci/run &amp;</c> from a script), .NET passes it on to the processes it
+    /// starts, and MSBuild then never sees the signal; perl resets it and execs dotnet under the same pid.</param>
+    public static Process Start(string workingDirectory, IEnumerable<string> arguments, IDictionary<string, string?>? environment = null, bool interruptible = false)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(interruptible ? "perl" : "dotnet")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (interruptible)
+            foreach (string argument in (string[])["-e", "$SIG{INT} = 'DEFAULT'; exec { $ARGV[0] } @ARGV or die \"exec $ARGV[0]: $!\\n\";", "dotnet"])
+                start.ArgumentList.Add(argument);
         foreach (string argument in arguments) start.ArgumentList.Add(argument);
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";

@@ -49,6 +49,9 @@ public static partial class HarnessProcess
 
         using var timeout = cell.Suite.TimeoutSeconds is { } seconds ? new CancellationTokenSource(TimeSpan.FromSeconds(seconds)) : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        // A Ctrl+C that lands while the cell is being prepared must not start the command at all: killing it at once
+        // (the wait below sees the cancel) would still let a command with side effects begin them.
+        cancellationToken.ThrowIfCancellationRequested();
         try
         {
             process.Start();

@@ -254,6 +254,21 @@ public sealed class CellRunnerTests
     }
 
     [TestMethod]
+    public async Task CancellationBeforeTheCommandStarts_IsMLXB2005_AndTheCommandNeverRuns()
+    {
+        using var bench = new BenchProject();
+        BenchCell cell = bench.Cell("touch \"$MLXBENCH_CELL_DIR/started\"; " + CopyFixture("upstream", "lm_eval_results_sample.json"));
+        using var cancel = new CancellationTokenSource();
+        await cancel.CancelAsync();
+
+        CellOutcome outcome = await bench.RunAsync(cell, cancel.Token).WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.AreEqual("MLXB2005", outcome.Failure?.Code);
+        Assert.IsFalse(File.Exists(Path.Combine(bench.Store.PathsFor(cell).Directory, "started")), "the command ran after the cancel");
+        Assert.IsFalse(File.Exists(outcome.EnvelopePath));
+    }
+
+    [TestMethod]
     public async Task CommandLeavingABackgroundProcess_FinishesWhenTheCommandDoes()
     {
         // A command that starts a helper in the background and exits must not hold the cell until the helper ends.
