@@ -64,7 +64,14 @@ const ArchInfo * find_arch(const std::string & name) {
     return nullptr;
 }
 
-const char * supported_archs() { return "llama, mistral, qwen2, qwen3"; }
+const char * supported_archs() {
+    static const std::string names = [] {
+        std::string s;
+        for (const ArchInfo & a : k_archs) s += (s.empty() ? "" : ", ") + std::string(a.name);
+        return s;
+    }();
+    return names.c_str();
+}
 
 void Model::release(const void * p, size_t n) const {
     if (file) file->release(p, n);

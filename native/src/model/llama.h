@@ -28,7 +28,7 @@ struct ArchInfo {
     bool qk_norm;           // q and k pass a per-head RMSNorm before the rotation (Qwen3)
 };
 const ArchInfo * find_arch(const std::string & name);  // nullptr: not supported
-const char * supported_archs();                        // "llama, mistral, qwen2, qwen3", for error messages
+const char * supported_archs();                        // the table's names, "llama, mistral, ...", for messages
 
 struct HParams {
     std::string arch;
