@@ -10,7 +10,6 @@
 #   BENCH_SHAPE=qwen3-0.6B eng/bench-mlx.sh               Qwen3 (q/k norms, 151936-token tied classifier)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-build="$repo/artifacts/native/bench"
 models="$repo/artifacts/bench-models"
 out="$repo/artifacts/bench-mlx"
 shape="${BENCH_SHAPE:-tinyllama-1.1B}"
@@ -19,10 +18,8 @@ rounds="${BENCH_ROUNDS:-3}"
 reps="${BENCH_REPS:-3}"
 mkdir -p "$models" "$out"
 
-generator=(); command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
-cmake -S "$repo/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=OFF > "$out/configure.log"
-cmake --build "$build" --parallel > "$out/build.log"
-engine="$build/mlxbench-engine"
+. "$repo/eng/bench-engine.sh"
+build_bench_engine "$out"
 
 q4="$models/$shape-Q4_0.gguf"
 mlx="$models/$shape-mlx-4bit-g64"

@@ -8,8 +8,8 @@
 #
 # The baseline is llama.cpp llama-bench (build de3ff81), 2 threads, measured on a 2-core x86-64 Linux machine of the
 # same kind (shared/docs/reference/native-engine.md §6, eng/llamacpp/llama-bench-de3ff81.tsv), quoted, not
-# re-measured: eng/bench-vs-llamacpp.sh measures llama.cpp on this machine instead. Ratios are ours / llama.cpp (> 1: we are faster). Targets: >= 0.8 (within 1.25x) on
-# every row, >= 1.0 on token generation (tg). Run it on a quiet machine: the load average is printed before and
+# re-measured: eng/bench-vs-llamacpp.sh measures llama.cpp on this machine instead. Ratios are ours / llama.cpp
+# (> 1: we are faster). Targets: >= 0.8 (within 1.25x) on every row, >= 1.0 on token generation (tg). Run it on a quiet machine: the load average is printed before and
 # after. On a machine shared with other work the wall-clock rate mostly measures the neighbours; the last column,
 # tokens per CPU-second of the engine's own process, is what its work costs (x threads bounds the idle-machine
 # rate). Never run from eng/test.sh.
@@ -18,7 +18,6 @@
 # artifacts/bench-native/summary.md. Generated models are cached in artifacts/bench-models/ (up to ~6 GB).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-build="$repo/artifacts/native/bench"
 models="$repo/artifacts/bench-models"
 out="$repo/artifacts/bench-native"
 shapes="${BENCH_SHAPES:-stories15M stories110M tinyllama-1.1B}"
@@ -48,10 +47,8 @@ wait_for_idle() {
   echo "$idle"
 }
 
-generator=(); command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
-cmake -S "$repo/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=OFF > "$out/configure.log"
-cmake --build "$build" --parallel > "$out/build.log"
-engine="$build/mlxbench-engine"
+. "$repo/eng/bench-engine.sh"
+build_bench_engine "$out"
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; engine: $("$engine" info | sed -n 's/.*\(kernels=[a-z0-9]*\).*/\1/p')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -15,7 +15,6 @@
 # generated into artifacts/bench-models/ (TinyLlama F32 is 4.4 GB).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-build="$repo/artifacts/native/bench"
 models="$repo/artifacts/bench-models"
 out="$repo/artifacts/bench-vs-llamacpp"
 lc="$repo/artifacts/llamacpp"
@@ -45,10 +44,8 @@ fi
 cc -O2 -Wall -o "$lc/llamacpp_bench" "$repo/eng/llamacpp/llamacpp_bench.c" -ldl
 llamacpp() { LD_LIBRARY_PATH="$lc/lib" "$lc/llamacpp_bench" "$lc/lib" "$@"; }
 
-generator=(); command -v ninja >/dev/null && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
-cmake -S "$repo/native" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DMLXB_BUILD_TESTS=OFF > "$out/configure.log"
-cmake --build "$build" --parallel > "$out/build.log"
-engine="$build/mlxbench-engine"
+. "$repo/eng/bench-engine.sh"
+build_bench_engine "$out"
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.2f", (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 baseline="$(grep -v '^#' "$repo/eng/llamacpp/llama-bench-de3ff81.tsv")"
