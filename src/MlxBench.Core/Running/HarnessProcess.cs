@@ -18,6 +18,9 @@ public static partial class HarnessProcess
 
     public static async Task RunAsync(BenchCell cell, HarnessContext context, ProcessStartInfo start, string description, string resultPath, CancellationToken cancellationToken)
     {
+        // A Ctrl+C that landed while the cell was being prepared must not start the command (or its log) at all:
+        // killing it at once, as the wait below would, still lets a command with side effects begin them.
+        cancellationToken.ThrowIfCancellationRequested();
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
         start.UseShellExecute = false;
@@ -49,9 +52,6 @@ public static partial class HarnessProcess
 
         using var timeout = cell.Suite.TimeoutSeconds is { } seconds ? new CancellationTokenSource(TimeSpan.FromSeconds(seconds)) : new CancellationTokenSource();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        // A Ctrl+C that lands while the cell is being prepared must not start the command at all: killing it at once
-        // (the wait below sees the cancel) would still let a command with side effects begin them.
-        cancellationToken.ThrowIfCancellationRequested();
         try
         {
             process.Start();
