@@ -102,13 +102,7 @@ public sealed class EndpointLauncher(EndpointLaunchSettings settings) : IEndpoin
             : settings.HfCache.FindCached(model.Id, f.Replace('\\', '/'), model.Revision);
         return new Launch($"command for {model.Name}: {command}", port =>
         {
-            var start = new ProcessStartInfo
-            {
-                FileName = OperatingSystem.IsWindows() ? "cmd.exe" : "/bin/sh",
-                WorkingDirectory = settings.ProjectDirectory,
-            };
-            start.ArgumentList.Add(OperatingSystem.IsWindows() ? "/c" : "-c");
-            start.ArgumentList.Add(command);
+            ProcessStartInfo start = ShellCommand.StartInfo(command, settings.ProjectDirectory);
             start.Environment["MLXBENCH_HOST"] = "127.0.0.1";
             start.Environment["MLXBENCH_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             start.Environment["MLXBENCH_MODEL"] = model.Id;

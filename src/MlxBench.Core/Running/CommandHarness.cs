@@ -13,13 +13,7 @@ public sealed class CommandHarness : ICellHarness
     public async Task<HarnessOutput> RunAsync(BenchCell cell, HarnessContext context, CancellationToken cancellationToken)
     {
         string output = Path.Combine(context.Paths.RawDirectory, "result.json");
-        var start = new ProcessStartInfo
-        {
-            FileName = OperatingSystem.IsWindows() ? "cmd.exe" : "/bin/sh",
-            WorkingDirectory = context.ProjectDirectory,
-        };
-        start.ArgumentList.Add(OperatingSystem.IsWindows() ? "/c" : "-c");
-        start.ArgumentList.Add(cell.Suite.Command!);
+        ProcessStartInfo start = ShellCommand.StartInfo(cell.Suite.Command!, context.ProjectDirectory);
         foreach ((string name, string? value) in Variables(cell, output, context.Paths))
             start.Environment[name] = value;
 

@@ -93,6 +93,22 @@ public sealed class CellRunnerTests
     }
 
     [TestMethod]
+    public async Task APipeIntoHead_EndsItsProducerQuietly_AsInATerminal()
+    {
+        // .NET ignores SIGPIPE and its children inherit that: without the reset, `yes` would fill the log with
+        // "Broken pipe" errors (and a Python producer with a BrokenPipeError traceback) once head has its line.
+        using var bench = new BenchProject();
+        BenchCell cell = bench.Cell("yes | head -n 1; " + CopyFixture("upstream", "lm_eval_results_sample.json"));
+
+        CellOutcome outcome = await bench.RunAsync(cell);
+
+        Assert.AreEqual(CellState.Ran, outcome.State, outcome.Failure?.Text);
+        string log = await File.ReadAllTextAsync(bench.Store.PathsFor(cell).Log);
+        StringAssert.Contains(log, "\ny\n");
+        Assert.IsFalse(log.Contains("Broken pipe", StringComparison.OrdinalIgnoreCase), log);
+    }
+
+    [TestMethod]
     public async Task AnMlxModelFolder_GivesTheEnvelopeItsQuantization_UnlessTheModelDeclaresOne()
     {
         using var bench = new BenchProject();
