@@ -106,7 +106,7 @@ async Task<int> RunAsync()
             double D(string name) => after.GetValueOrDefault("mlxbench_" + name) - before.GetValueOrDefault("mlxbench_" + name);
             tokens = $"{D("prompt_tokens_evaluated_total"):0} prompt tokens computed, {D("prompt_tokens_reused_total"):0} reused, "
                 + $"{D("decode_steps_total"):0} decode steps, engine thread busy {D("step_seconds_total"):0.00} s ({D("decode_seconds_total"):0.00} s in mlxb_decode), "
-                + $"{D("scored_rows_helper_total") / Math.Max(1, D("scored_rows_total")):P0} of the scored rows by the scoring helper";
+                + $"{D("scored_rows_total"):0} rows scored, {D("scored_rows_helper_total") / Math.Max(1, D("scored_rows_total")):P0} of them by the scoring helper";
         }
         return new Run(seconds, endpoint.Sent - sentBefore, tokens, new Dictionary<(int, int), LoglikelihoodResponse>(lls));
     }
