@@ -5,7 +5,10 @@
 // Benchmark: ARC-Easy log-likelihood scoring, the evaluator's way (all choices of a document in one request, so a
 // server with prefix reuse computes the shared context once) against lm-eval's way (local-completions: one request
 // per (context, choice) pair, all pairs sorted by descending token length as lm-eval's Collator orders them), the same
-// number in flight, against the same server in the same run. Tokenization is done first and not timed, for both.
+// number in flight, against the same server in the same run. The evaluator's requests also carry the server's
+// extension echo_logprobs_from (ctxlen per prompt: no log-probabilities for the context, which no log-likelihood
+// reads); lm-eval's way sends lm-eval's request exactly (OpenAiModel.ScorePairAsync). Tokenization is done first and
+// not timed, for both.
 // Both ways are warmed up (JIT tiering of server and client, connections) before anything is timed; then each round
 // times both, alternating which goes first, and the ratio is the median of the rounds' ratios (paired measurements:
 // on a shared machine the absolute figures drift between rounds, a round's ratio much less). Prints, per way and
