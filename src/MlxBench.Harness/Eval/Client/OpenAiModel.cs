@@ -18,6 +18,9 @@ public sealed record ModelOptions
     public bool TokenizedRequests { get; init; } = true;
     /// <summary>All choices of a document in one request (true), or one request per (context, choice) as lm-eval sends them.</summary>
     public bool BatchChoices { get; init; } = true;
+    /// <summary>Batched log-likelihood requests ask for no log-probabilities before each continuation
+    /// (<c>echo_logprobs_from</c>, MlxBench.Server's extension; see <see cref="OpenAiModel"/>).</summary>
+    public bool OnlyContinuationLogprobs { get; init; } = true;
     /// <summary>Generation through <c>/v1/chat/completions</c> (chat prompts) instead of <c>/v1/completions</c>.</summary>
     public bool ChatEndpoint { get; init; }
     public int Seed { get; init; } = 1234;
@@ -156,7 +159,7 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
             ["echo"] = true,
         };
         JsonNode response;
-        if (onlyContinuations && !_logprobsFromRefused)
+        if (onlyContinuations && options.OnlyContinuationLogprobs && !_logprobsFromRefused)
         {
             body[LogprobsFromField] = new JsonArray(ctxlens.Select(c => (JsonNode)c).ToArray());
             try
