@@ -2,6 +2,8 @@
 # Issue 6's benchmark in one command: ARC-Easy (limit 500) log-likelihood scoring against MlxBench.Server serving
 # stories260K, the evaluator's batched prefix-sharing requests vs lm-eval's one request per (context, choice) pair,
 # same server, same run (eng/bench/eval-prefix-sharing.cs; it starts and stops the server). Target: >= 2x.
+# Ours also sends the server's request extension echo_logprobs_from = ctxlen per prompt (src/MlxBench.Server/README.md):
+# no log-probabilities for the context positions no log-likelihood reads. lm-eval's way sends lm-eval's request exactly.
 # Usage: eng/bench-eval.sh [--threads 1] [--parallel 4] [--limit 500] [--concurrency 4] [--rounds 5] [--warmup 2]
 #                          [--model-file ../shared/models/stories260K.gguf] [--data <arc_easy jsonl>]
 # Prints every round and the median ratio with PASS/FAIL; exits 1 if the target is missed or any log-likelihood

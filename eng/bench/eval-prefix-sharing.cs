@@ -5,7 +5,10 @@
 // Benchmark: ARC-Easy log-likelihood scoring, the evaluator's way (all choices of a document in one request, so a
 // server with prefix reuse computes the shared context once) against lm-eval's way (local-completions: one request
 // per (context, choice) pair, all pairs sorted by descending token length as lm-eval's Collator orders them), the same
-// number in flight, against the same server in the same run. Tokenization is done first and not timed, for both.
+// number in flight, against the same server in the same run. The evaluator's requests also carry the server's
+// extension echo_logprobs_from (ctxlen per prompt: no log-probabilities for the context, which no log-likelihood
+// reads); lm-eval's way sends lm-eval's request exactly (OpenAiModel.ScorePairAsync). Tokenization is done first and
+// not timed, for both.
 // Both ways are warmed up (JIT tiering of server and client, connections) before anything is timed; then each round
 // times both, alternating which goes first, and the ratio is the median of the rounds' ratios (paired measurements:
 // on a shared machine the absolute figures drift between rounds, a round's ratio much less). Prints, per way and
@@ -106,7 +109,7 @@ async Task<int> RunAsync()
             double D(string name) => after.GetValueOrDefault("mlxbench_" + name) - before.GetValueOrDefault("mlxbench_" + name);
             tokens = $"{D("prompt_tokens_evaluated_total"):0} prompt tokens computed, {D("prompt_tokens_reused_total"):0} reused, "
                 + $"{D("decode_steps_total"):0} decode steps, engine thread busy {D("step_seconds_total"):0.00} s ({D("decode_seconds_total"):0.00} s in mlxb_decode), "
-                + $"{D("scored_rows_helper_total") / Math.Max(1, D("scored_rows_total")):P0} of the scored rows by the scoring helper";
+                + $"{D("scored_rows_total"):0} rows scored, {D("scored_rows_helper_total") / Math.Max(1, D("scored_rows_total")):P0} of them by the scoring helper";
         }
         return new Run(seconds, endpoint.Sent - sentBefore, tokens, new Dictionary<(int, int), LoglikelihoodResponse>(lls));
     }

@@ -131,6 +131,22 @@ TEST_P(Invariance, UnevenChunks) {
     }
 }
 
+// What the server does for echo_logprobs_from: a context decoded with logits for a few rows only, so the last layer
+// computes just those once every row's k and v are stored; they, and every later position (which reads the other
+// rows' cache), equal the whole-prompt decode.
+TEST_P(Invariance, OnlySomeRowsWantLogits) {
+    for (int threads : {1, 2}) {
+        Context c = ctx(threads);
+        const size_t head = 40;
+        std::vector<mlxb_token> first(prompt_.begin(), prompt_.begin() + (long)head);
+        const std::vector<int> rows = {0, 7, 8, 9, 23, 38, 39};
+        const std::string how = "logits for 7 of 40 rows, " + std::to_string(threads) + " threads";
+        Logits got = run(c.get(), first, std::vector<mlxb_seq_id>(head, 0), rows);
+        for (size_t j = 0; j < rows.size(); j++) expect_identical(got[j], (size_t)rows[j], how);
+        chunked(c.get(), {(int)(prompt_.size() - head)}, how + ", then the rest", 0, head);
+    }
+}
+
 // What the server does for lm-eval: the shared prefix decoded once, copied, the continuation decoded alone (or with
 // other requests' tokens around it).
 TEST_P(Invariance, PrefixFromSeqCopy) {

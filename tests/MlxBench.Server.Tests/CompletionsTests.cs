@@ -239,6 +239,65 @@ public sealed class CompletionsTests
         }
     }
 
+    /// <summary>The evaluator's extension <c>echo_logprobs_from</c> (ctxlen): the context's positions are null and
+    /// their rows get no logits (fewer rows scored than a full echo of the same shape), every other value is the
+    /// engine's, and the response keeps its shape (tokens and offsets for every position).</summary>
+    [TestMethod]
+    [DataRow(false, DisplayName = "one position for all prompts")]
+    [DataRow(true, DisplayName = "a position per prompt")]
+    public async Task EchoLogprobsFrom_LeavesTheContextOut_AndKeepsEveryOtherValue(bool perPrompt)
+    {
+        string context = $"{Guid.NewGuid():N} Question: which of these did Lily find in the box?\nAnswer:";
+        int ctxlen = (await TokenizeAsync(context)).Length;
+        string[] continuations = [" a red ball", " a big cake", " the dog", " Tom"];
+        var prompts = new List<int[]>();
+        foreach (string c in continuations) prompts.Add(await TokenizeAsync(context + c));
+        object from = perPrompt ? prompts.Select(_ => ctxlen).ToArray() : ctxlen;
+        Dictionary<string, double> before = await s_server.MetricsAsync();
+
+        JsonNode r = await s_server.PostOkAsync("v1/completions", new { prompt = prompts, max_tokens = 1, echo = true, logprobs = 1, temperature = 0, echo_logprobs_from = from });
+
+        Dictionary<string, double> after = await s_server.MetricsAsync();
+        double scored = after["mlxbench_scored_rows_total"] - before["mlxbench_scored_rows_total"];
+        Assert.IsTrue(scored <= prompts.Sum(p => p.Length - ctxlen), $"{scored} rows scored; only the continuations' are read");
+        EngineModel model = s_server.Host.Model;
+        foreach (JsonNode? choice in r["choices"]!.AsArray())
+        {
+            int[] prompt = prompts[(int)choice!["index"]!];
+            EngineReference.Position[] engine = EngineReference.Score(model, prompt);
+            JsonNode logprobs = choice["logprobs"]!;
+            JsonArray served = logprobs["token_logprobs"]!.AsArray(), top = logprobs["top_logprobs"]!.AsArray();
+            Assert.AreEqual(prompt.Length + 1, served.Count, "prompt + the generated token");
+            Assert.AreEqual(prompt.Length + 1, logprobs["tokens"]!.AsArray().Count);
+            Assert.AreEqual(prompt.Length + 1, logprobs["text_offset"]!.AsArray().Count);
+            for (int p = 0; p < prompt.Length; p++)
+                if (p < ctxlen)
+                {
+                    Assert.IsNull(served[p], $"position {p} is the context's");
+                    Assert.IsNull(top[p], $"position {p} is the context's");
+                }
+                else
+                {
+                    Assert.AreEqual(engine[p].Logprob, (float)(double)served[p]!, 0f, $"choice {choice["index"]} position {p}");
+                    Assert.AreEqual(engine[p].TopLogprob, (float)(double)top[p]![model.DisplayText(engine[p].TopToken)]!, 0f, $"choice {choice["index"]} position {p}: top-1");
+                }
+            Assert.IsNotNull(served[prompt.Length], "the generated token's log-probability");
+        }
+    }
+
+    [TestMethod]
+    public async Task EchoLogprobsFrom_WithOnePositionTooFewOrNegative_IsABadRequest()
+    {
+        int[] a = await TokenizeAsync("Once upon a time"), b = await TokenizeAsync("The dog");
+        foreach (object from in new object[] { new[] { 2 }, -1, new[] { 1, -3 } })
+        {
+            (int status, JsonNode? body) = await s_server.PostAsync("v1/completions", System.Text.Json.JsonSerializer.Serialize(
+                new { prompt = new[] { a, b }, max_tokens = 1, echo = true, logprobs = 1, echo_logprobs_from = from }));
+            Assert.AreEqual(400, status, body?.ToJsonString());
+            StringAssert.Contains(body!.ToJsonString(), "echo_logprobs_from");
+        }
+    }
+
     /// <summary>Several multiple-choice documents at once, with plain generations among them: groups reserve slots, and
     /// none of that may stall anyone or change a value.</summary>
     [TestMethod]

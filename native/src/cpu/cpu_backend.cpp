@@ -150,7 +150,8 @@ private:
     // Row ranges of one thread: whole panels, so no output's arithmetic depends on the thread count.
     int64_t row_align(int64_t n_tok) const { return K_.panel_rows > 1 ? K_.panel_rows : n_tok == 1 ? 4 : 6; }
     void rmsnorm(const float * x, const float * w, float * out, int64_t n_tok);
-    void attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in);
+    // only_out: the last layer, for the rows that asked for logits only (see decode).
+    void attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in, bool only_out);
     void ffn_block(const Layer & L, const LayerData & D);
     void rope(float * v, int32_t n_heads, int32_t pos);
 
@@ -177,6 +178,7 @@ private:
     // Runs of batch tokens that are consecutive positions of one sequence (a prompt), cut into attention blocks.
     struct AttnBlock { int32_t t0, nq; };
     std::vector<AttnBlock> blocks_;       // reserved for n_batch entries
+    std::vector<int32_t> out_seq_, out_pos_;  // (n_batch) sequence and position of each row kept by only_out
 };
 
 CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
@@ -206,6 +208,8 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     hu_.assign(B * F, 0);
     xq_.resize(B * ((std::max({E, Q, F}) + QK - 1) / QK));
     blocks_.reserve(B);
+    out_seq_.resize(B);
+    out_pos_.resize(B);
     set_threads(p.n_threads);
     // An MLX product that packs is paired with a table that packs, in panels its row ranges (row_align) respect.
     if (mlx_.pack && (K_.panel_rows <= 1 || K_.panel_rows % mlx_.panel_rows))
@@ -274,8 +278,9 @@ void CpuBackend::rope(float * v, int32_t n_heads, int32_t pos) {
 
 // norm, q/k/v projections (+bias), rotary positions, cache store, attention over the cache, output projection,
 // residual.
-void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in) {
-    const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), HD = hp_.head_dim, n = n_;
+void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in, bool only_out) {
+    const int64_t E = hp_.n_embd, Q = hp_.q_dim(), KV = hp_.kv_dim(), HD = hp_.head_dim;
+    int64_t n = n_;
     rmsnorm(x_.data(), L.attn_norm, xb_.data(), n);
     Act a{xb_.data(), xq_.data(), n, E};
     if (is_quantized(L.wq.type) || is_quantized(L.wk.type) || is_quantized(L.wv.type)) quantize(a);
@@ -315,6 +320,28 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
     if (n < 4) rope_store(0, n);
     else pool_->run([&](int ith, int nth) { int64_t t0, t1; ThreadPool::split(n, ith, nth, 1, &t0, &t1); rope_store(t0, t1); });
 
+    // Every row's k and v are in the cache; from here on only_out keeps the rows that asked for logits, moved to the
+    // front in batch order (row out_row[t]), for the rest of the layer: no other row's result is read. Each kept
+    // row's arithmetic is the same whatever rows surround it (batch-invariant kernels), so its logits are unchanged.
+    const int32_t * seq = in.seq, * pos = in.pos;
+    if (only_out) {
+        int64_t j = 0;
+        for (int64_t t = 0; t < n; t++) {
+            if (in.out_row[t] < 0) continue;
+            if (j != t) {
+                std::copy_n(&q_[t * Q], Q, &q_[j * Q]);
+                std::copy_n(&x_[t * E], E, &x_[j * E]);
+            }
+            out_seq_[j] = in.seq[t];
+            out_pos_[j] = in.pos[t];
+            j++;
+        }
+        n_ = n = j;
+        seq = out_seq_.data();
+        pos = out_pos_.data();
+    }
+    const int64_t align_out = row_align(n);
+
     // Attention; kv head = head / (n_head / n_head_kv). Work items (block, head) are dealt out round-robin: a
     // query's cost grows with its position, so contiguous ranges would leave one thread the late, expensive ones.
     const int32_t group = hp_.n_head / hp_.n_head_kv;
@@ -324,7 +351,7 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
     blocks_.clear();
     for (int32_t t = 0; t < n;) {
         int32_t e = t + 1;
-        while (e < n && e - t < k_attn_block && in.seq[e] == in.seq[t] && in.pos[e] == in.pos[e - 1] + 1) e++;
+        while (e < n && e - t < k_attn_block && seq[e] == seq[t] && pos[e] == pos[e - 1] + 1) e++;
         blocks_.push_back({t, e - t});
         t = e;
     }
@@ -334,12 +361,12 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
         for (int64_t w = ith; w < n_items; w += nth) {
             const AttnBlock & b = blocks_[w / hp_.n_head];
             const int64_t h = w % hp_.n_head, kvh = h / group, t = b.t0;
-            const float * kc = kcache(in.seq[t], il, kvh);
-            const float * vc = vcache(in.seq[t], il) + kvh * HD;
+            const float * kc = kcache(seq[t], il, kvh);
+            const float * vc = vcache(seq[t], il) + kvh * HD;
             if (b.nq == 1)
-                K_.attend(&q_[t * Q + h * HD], kc, vc, KV, in.pos[t] + 1, (int32_t)HD, scale, &att_[t * Q + h * HD], sc);
+                K_.attend(&q_[t * Q + h * HD], kc, vc, KV, pos[t] + 1, (int32_t)HD, scale, &att_[t * Q + h * HD], sc);
             else
-                K_.attend_block(&q_[t * Q + h * HD], Q, b.nq, in.pos[t], kc, vc, KV, (int32_t)HD, scale,
+                K_.attend_block(&q_[t * Q + h * HD], Q, b.nq, pos[t], kc, vc, KV, (int32_t)HD, scale,
                                 &att_[t * Q + h * HD], Q, sc);
         }
     };
@@ -349,7 +376,7 @@ void CpuBackend::attention_block(const Layer & L, const LayerData & D, int32_t i
     if (is_quantized(L.wo.type)) quantize(ao);
     pool_->run([&](int ith, int nth) {
         int64_t r0, r1;
-        ThreadPool::split(E, ith, nth, align, &r0, &r1);
+        ThreadPool::split(E, ith, nth, align_out, &r0, &r1);
         gemm(L.wo, D.wo, ao.q, ao.f, xb_.data(), n, r0, r1);
         for (int64_t t = 0; t < n; t++)
             for (int64_t r = r0; r < r1; r++) x_[t * E + r] += xb_[t * E + r];
@@ -389,16 +416,22 @@ void CpuBackend::decode(const DecodeInput & in) {
         if (m_.tok_embd.type == k_mlx_affine) mlx_dequantize_row(m_.tok_embd.mlx, E, in.tokens[t], &x_[t * E]);
         else dequantize_row(m_.tok_embd.type, (const uint8_t *)m_.tok_embd.data + in.tokens[t] * m_.tok_embd.row_bytes,
                        &x_[t * E], E);
+    // The last layer computes only the rows that asked for logits once their k and v are stored (as llama.cpp's
+    // inp_out_ids): nothing reads the others' output. A scored prompt's context (echo_logprobs_from) skips it.
+    const bool only_out = in.n_out > 0 && in.n_out < n;
     for (int32_t il = 0; il < hp_.n_layer; il++) {
         const Layer & L = m_.layers[il];
-        attention_block(L, layer_w_[il], il, in);
+        attention_block(L, layer_w_[il], il, in, only_out && il == hp_.n_layer - 1);
         ffn_block(L, layer_w_[il]);
     }
     if (in.n_out == 0) return;
-    // Final norm and classifier, only for the rows that asked for logits (gathered so the GEMM sees them densely).
+    // Final norm and classifier, only for the rows that asked for logits (gathered so the GEMM sees them densely;
+    // after only_out they are rows 0..n_out-1 already).
     int64_t j = 0;
-    for (int64_t t = 0; t < n; t++)
-        if (in.out_row[t] >= 0) std::copy_n(&x_[t * E], E, &xb_[in.out_row[t] * E]), j++;
+    if (only_out) std::copy_n(x_.data(), (j = in.n_out) * E, xb_.data());
+    else
+        for (int64_t t = 0; t < n; t++)
+            if (in.out_row[t] >= 0) std::copy_n(&x_[t * E], E, &xb_[in.out_row[t] * E]), j++;
     rmsnorm(xb_.data(), m_.out_norm, xb_.data(), j);  // in place
     Act a{xb_.data(), xq_.data(), j, E};
     if (is_quantized(m_.output.type)) quantize(a);

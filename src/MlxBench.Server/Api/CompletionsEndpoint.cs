@@ -12,6 +12,10 @@ namespace MlxBench.Server.Api;
 /// text, token ids, or a list of either; <c>echo</c> with <c>max_tokens</c> 0 or more; <c>logprobs: N</c> with
 /// <c>tokens</c>, <c>token_logprobs</c> (first null), <c>top_logprobs</c> and <c>text_offset</c> for prompt and
 /// completion tokens. Choice <c>i * n + j</c> is choice j of prompt i.
+/// <para>Extension (MlxBench's evaluator; no other client sends it): <c>echo_logprobs_from</c>, a position or one per
+/// prompt. With <c>echo</c> and <c>logprobs</c>, prompt positions before it get <c>null</c> in <c>token_logprobs</c>
+/// and <c>top_logprobs</c> and are decoded without logits; the response keeps its shape and every other value (a
+/// log-likelihood reads only its continuation's positions, so a context's rows are never computed).</para>
 /// </summary>
 internal static class CompletionsEndpoint
 {
@@ -35,6 +39,7 @@ internal static class CompletionsEndpoint
         if (f.String("suffix") is { Length: > 0 }) throw ApiError.BadRequest("'suffix' (insertion) is not supported by this server.", "suffix");
         f.Int("best_of", 1, GenerationParameters.MaxChoices);
         List<Prompt> prompts = ReadPrompts(f, model);
+        int[] logprobsFrom = ReadLogprobsFrom(f, prompts.Count);
 
         var jobs = new List<SequenceJob>();
         var choices = new List<ChoiceResult>();
@@ -48,6 +53,7 @@ internal static class CompletionsEndpoint
                     Prompt = prompts[p].Tokens,
                     MaxTokens = budget,
                     ScorePrompt = echo && logprobs is not null,
+                    ScoreFrom = Math.Max(1, logprobsFrom[p]),
                     Logprobs = logprobs ?? -1,
                     Sampling = g.SamplingFor(j),
                     Stop = g.Stop,
@@ -71,6 +77,30 @@ internal static class CompletionsEndpoint
     }
 
     private sealed record ResponseInfo(string Id, long Created, string Model, bool Echo, bool Logprobs);
+
+    /// <summary><c>echo_logprobs_from</c>: a position for every prompt, or a list with one per prompt; 1 when absent.</summary>
+    private static int[] ReadLogprobsFrom(JsonFields f, int promptCount)
+    {
+        const string name = "echo_logprobs_from";
+        var from = new int[promptCount];
+        if (f.Get(name) is not { } e)
+        {
+            Array.Fill(from, 1);
+            return from;
+        }
+        static int Position(JsonElement item, string param) => item.ValueKind == JsonValueKind.Number && item.TryGetInt32(out int v) && v >= 0
+            ? v : throw ApiError.BadRequest($"'{param}' must be a non-negative integer position, got {item.GetRawText()}.", name);
+        if (e.ValueKind != JsonValueKind.Array)
+        {
+            Array.Fill(from, Position(e, name));
+            return from;
+        }
+        if (e.GetArrayLength() != promptCount)
+            throw ApiError.BadRequest($"'{name}' holds {e.GetArrayLength()} positions for {promptCount} prompts; give one per prompt or a single one.", name);
+        int i = 0;
+        foreach (JsonElement item in e.EnumerateArray()) from[i] = Position(item, $"{name}[{i++}]");
+        return from;
+    }
 
     private static List<Prompt> ReadPrompts(JsonFields f, EngineModel model)
     {

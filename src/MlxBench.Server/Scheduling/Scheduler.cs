@@ -183,7 +183,12 @@ internal sealed unsafe class Scheduler : IDisposable
             if (shared >= DeferGain)
             {
                 var group = new Group(members, shared);
-                foreach (Active m in members) m.Group = group;
+                foreach (Active m in members)
+                {
+                    m.Group = group;
+                    // The leader's row at the prefix's end scores every member's first own token (ForkEntries).
+                    m.Job.ScoreFrom = Math.Min(m.Job.ScoreFrom, shared);
+                }
             }
         }
         _waiting.AddRange(members);
@@ -287,7 +292,7 @@ internal sealed unsafe class Scheduler : IDisposable
     {
         if (slot.Length < length || !job.Prompt.AsSpan(0, length).SequenceEqual(slot.Tokens.AsSpan(0, length))) return false;
         int needed = Math.Max(job.Logprobs, 0);
-        for (int p = 1; p < length; p++)
+        for (int p = Math.Max(1, job.ScoreFrom); p < length; p++)
             if (slot.RecordCount[p] < needed) return false;
         return true;
     }
@@ -333,7 +338,7 @@ internal sealed unsafe class Scheduler : IDisposable
         if (!job.ScorePrompt) return Math.Min(common, job.Prompt.Length - 1);
         int needed = Math.Max(job.Logprobs, 0);
         int reuse = 0;
-        while (reuse + 1 < common && slot.RecordCount[reuse + 1] >= needed) reuse++;
+        while (reuse + 1 < common && (!job.Scores(reuse + 1) || slot.RecordCount[reuse + 1] >= needed)) reuse++;
         return reuse;
     }
 
@@ -345,7 +350,7 @@ internal sealed unsafe class Scheduler : IDisposable
         {
             if (!r.InPrefill) continue;
             if (job.ScorePrompt && !r.Job.ScorePrompt) continue;
-            if (job.ScorePrompt && r.Job.Logprobs < job.Logprobs) continue;
+            if (job.ScorePrompt && (r.Job.Logprobs < job.Logprobs || r.Job.ScoreFrom > job.ScoreFrom)) continue;
             int common = job.Prompt.AsSpan().CommonPrefixLength(r.Job.Prompt);
             int potential = job.ScorePrompt ? common - 1 : Math.Min(common, job.Prompt.Length - 1);
             if (potential >= reuseNow + DeferGain && r.Slot!.Length < potential + 1) return true;
@@ -428,7 +433,7 @@ internal sealed unsafe class Scheduler : IDisposable
                 int p = a.PromptPos + i;
                 _bTokens[n] = a.Job.Prompt[p];
                 _bSeq[n] = a.Slot!.Id;
-                _bWant[n] = (sbyte)(a.Job.ScorePrompt || p == last ? 1 : 0);
+                _bWant[n] = (sbyte)(a.Job.Scores(p + 1) || p == last ? 1 : 0);
                 _bOwner[n] = (a, p);
                 n++;
             }
@@ -457,7 +462,7 @@ internal sealed unsafe class Scheduler : IDisposable
         for (int i = 0; i < n; i++)
         {
             (Active a, int p) = _bOwner[i];
-            if (p < 0 || a.Done || !a.Job.ScorePrompt || p + 1 >= a.Job.Prompt.Length) continue;
+            if (p < 0 || a.Done || !a.Job.Scores(p + 1) || p + 1 >= a.Job.Prompt.Length) continue;
             _sRows[scored] = i;
             _sTokens[scored] = a.Job.Prompt[p + 1];
             _sTops[scored] = Math.Max(a.Job.Logprobs, 0);
@@ -476,7 +481,7 @@ internal sealed unsafe class Scheduler : IDisposable
             {
                 Counters.PromptTokensEvaluated++;
                 a.PromptPos = p + 1;
-                if (a.Job.ScorePrompt && p + 1 < a.Job.Prompt.Length) slot.Store(p + 1, _sResults[nextScored++]!);
+                if (a.Job.Scores(p + 1) && p + 1 < a.Job.Prompt.Length) slot.Store(p + 1, _sResults[nextScored++]!);
                 else if (p + 1 < slot.RecordCount.Length) slot.RecordCount[p + 1] = -1;
                 if (a.Group is { } g && g.Leader == a && p == g.SharedLength - 1) PrefixComputed(g, i);
                 if (p == a.Job.Prompt.Length - 1) PromptDone(a, i);
@@ -493,7 +498,7 @@ internal sealed unsafe class Scheduler : IDisposable
     private void PrefixComputed(Group g, int row)
     {
         foreach (Active m in g.Members)
-            if (m != g.Leader && m.Job.ScorePrompt && m.Job.Prompt.Length > g.SharedLength)
+            if (m != g.Leader && m.Job.Scores(g.SharedLength) && m.Job.Prompt.Length > g.SharedLength)
                 g.ForkEntries[m] = LogprobOf(row, m.Job.Prompt[g.SharedLength], Math.Max(m.Job.Logprobs, 0));
         g.PrefixReady = true;
     }
@@ -503,7 +508,7 @@ internal sealed unsafe class Scheduler : IDisposable
         if (a.Job.ScorePrompt)
         {
             var positions = new TokenLogprob?[a.Job.Prompt.Length];
-            for (int p = 1; p < positions.Length; p++) positions[p] = a.Slot!.RecordAt(p);
+            for (int p = 1; p < positions.Length; p++) positions[p] = a.Job.Scores(p) ? a.Slot!.RecordAt(p) : null;
             a.Job.Channel.Writer.TryWrite(new PromptScored(positions));
         }
         if (a.Job.MaxTokens == 0)

@@ -15,6 +15,13 @@ internal sealed class SequenceJob
     /// <summary>Log-probabilities for every prompt token (echo with logprobs): the prompt is evaluated with logits
     /// at every position.</summary>
     public bool ScorePrompt { get; init; }
+    /// <summary>With <see cref="ScorePrompt"/>: the first prompt position whose log-probability is wanted (the request's
+    /// <c>echo_logprobs_from</c>; 1, every position, by default). Rows before it are decoded without logits, so nothing
+    /// is computed for entries no one reads (a log-likelihood reads only its continuation's). The scheduler may lower it
+    /// (a group's members start at their shared prefix's end at the latest), never raise it.</summary>
+    public int ScoreFrom { get; internal set; } = 1;
+    /// <summary>True when the log-probability of the prompt token at <paramref name="position"/> is wanted.</summary>
+    internal bool Scores(int position) => ScorePrompt && position >= ScoreFrom;
     /// <summary>-1: no log-probabilities; otherwise the number of alternatives (top_logprobs) per position.</summary>
     public int Logprobs { get; init; } = -1;
     public SamplingSettings Sampling { get; init; }

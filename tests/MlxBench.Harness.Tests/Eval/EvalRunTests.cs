@@ -67,6 +67,11 @@ public sealed class EvalRunTests
         {
             Assert.IsTrue((bool)body["echo"]! && (int)body["max_tokens"]! == 1 && (int)body["logprobs"]! == 1 && (int)body["seed"]! == 1234);
             Assert.HasCount(4, body["prompt"]!.AsArray(), "the four choices as a list of token-id prompts");
+            // No log-probabilities before each continuation (the fake server then answers null there): ctxlen per prompt.
+            JsonArray from = body[OpenAiModel.LogprobsFromField]!.AsArray();
+            Assert.HasCount(4, from);
+            for (int i = 0; i < 4; i++)
+                Assert.IsTrue((int)from[i]! > 0 && (int)from[i]! < body["prompt"]![i]!.AsArray().Count, $"prompt {i}: from {from[i]}");
         }
         TaskResult arc = tasks.Single();
         foreach (JsonObject line in arc.SampleLines())
@@ -102,8 +107,26 @@ public sealed class EvalRunTests
         var b = await RunAsync(single, temp, Suite(("Tasks", "arc_easy"), ("Limit", "5"), ("Data", ArcData), ("BatchChoices", "false")), cacheName: "b.jsonl");
         Assert.AreEqual(5, batched.Count("/v1/completions"));
         Assert.AreEqual(a.Tasks[0].Docs.Sum(d => d.Requests.Count), single.Count("/v1/completions"));
+        Assert.IsFalse(single.Requests.Any(r => r.Body.ContainsKey(OpenAiModel.LogprobsFromField)), "one request per pair is lm-eval's request exactly");
         CollectionAssert.AreEqual(a.Tasks[0].SampleLines().Select(l => l["resps"]!.ToJsonString()).ToArray(),
             b.Tasks[0].SampleLines().Select(l => l["resps"]!.ToJsonString()).ToArray());
+    }
+
+    /// <summary>A server that refuses MlxBench.Server's request extension (400 on an unknown field) is asked again
+    /// without it, once, and then never sent it again: same scores, one extra request.</summary>
+    [TestMethod]
+    public async Task AServerRefusingTheLogprobsFromExtension_IsAskedWithoutIt()
+    {
+        await using FakeOpenAiServer honouring = await FakeOpenAiServer.StartAsync();
+        await using FakeOpenAiServer strict = await FakeOpenAiServer.StartAsync();
+        strict.RefuseLogprobsFrom = true;
+        using var temp = new TempDirectory();
+        var a = await RunAsync(honouring, temp, Suite(("Tasks", "arc_easy"), ("Limit", "5"), ("Data", ArcData), ("Concurrency", "1")), cacheName: "a.jsonl");
+        var b = await RunAsync(strict, temp, Suite(("Tasks", "arc_easy"), ("Limit", "5"), ("Data", ArcData), ("Concurrency", "1")), cacheName: "b.jsonl");
+        CollectionAssert.AreEqual(a.Tasks[0].SampleLines().Select(l => l["resps"]!.ToJsonString()).ToArray(),
+            b.Tasks[0].SampleLines().Select(l => l["resps"]!.ToJsonString()).ToArray());
+        Assert.AreEqual(6, strict.Count("/v1/completions"), "the refused first request again without the field, then one per document");
+        Assert.AreEqual(1, strict.Requests.Count(r => r.Body.ContainsKey(OpenAiModel.LogprobsFromField)));
     }
 
     [TestMethod]

@@ -28,6 +28,10 @@ internal sealed class FakeOpenAiServer : IAsyncDisposable
     public Action<int>? OnCompletion { get; set; }
     private int _completions;
 
+    /// <summary>Answer a request with MlxBench.Server's <c>echo_logprobs_from</c> with a 400, as a strict server refuses
+    /// a field it does not know (otherwise the field is honoured: positions before it get null).</summary>
+    public bool RefuseLogprobsFrom { get; set; }
+
     /// <summary>What generation requests answer.</summary>
     public string GeneratedText { get; set; } = "The answer is 42.\n#### 42";
 
@@ -83,6 +87,9 @@ internal sealed class FakeOpenAiServer : IAsyncDisposable
             var p => [Encode((string)p!, bos: false)],
         };
         bool echo = (bool?)body["echo"] ?? false;
+        if (body["echo_logprobs_from"] is { } fromField && RefuseLogprobsFrom)
+            return Results.Json(new JsonObject { ["error"] = new JsonObject { ["message"] = "Unrecognized request argument supplied: echo_logprobs_from" } }, statusCode: 400);
+        int From(int prompt) => body["echo_logprobs_from"] is JsonArray list ? (int)list[prompt]! : 1;
         var choices = new JsonArray();
         for (int i = 0; i < prompts.Count; i++)
         {
@@ -98,8 +105,9 @@ internal sealed class FakeOpenAiServer : IAsyncDisposable
             var top = new JsonArray { null };
             for (int pos = 1; pos < all.Length; pos++)
             {
-                tokenLogprobs.Add(LogProb(all[pos - 1], all[pos]));
-                top.Add(new JsonObject { ["t"] = TopLogProb(all[pos - 1]) });
+                bool wanted = pos >= From(i);
+                tokenLogprobs.Add(wanted ? LogProb(all[pos - 1], all[pos]) : null);
+                top.Add(wanted ? new JsonObject { ["t"] = TopLogProb(all[pos - 1]) } : null);
             }
             choices.Add(new JsonObject
             {

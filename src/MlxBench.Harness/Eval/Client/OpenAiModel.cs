@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net;
 using System.Text.Json.Nodes;
 using MlxBench.Harness.Eval.Tasks;
 
@@ -17,6 +18,9 @@ public sealed record ModelOptions
     public bool TokenizedRequests { get; init; } = true;
     /// <summary>All choices of a document in one request (true), or one request per (context, choice) as lm-eval sends them.</summary>
     public bool BatchChoices { get; init; } = true;
+    /// <summary>Batched log-likelihood requests ask for no log-probabilities before each continuation
+    /// (<c>echo_logprobs_from</c>, MlxBench.Server's extension; see <see cref="OpenAiModel"/>).</summary>
+    public bool OnlyContinuationLogprobs { get; init; } = true;
     /// <summary>Generation through <c>/v1/chat/completions</c> (chat prompts) instead of <c>/v1/completions</c>.</summary>
     public bool ChatEndpoint { get; init; }
     public int Seed { get; init; } = 1234;
@@ -30,11 +34,17 @@ public sealed record ModelOptions
 /// whitespace moved into the continuation; <c>(ctx + cont)[-(max_length-1):]</c>; <c>echo</c> + <c>logprobs: 1</c> +
 /// <c>max_tokens: 1</c>; log-likelihood = Σ <c>token_logprobs[ctxlen:-1]</c>; is_greedy by exact comparison with the
 /// top log-prob. What differs is only how requests are grouped: all choices of a document go in one request whose
-/// <c>prompt</c> is a list, so a server with prefix reuse computes the shared context once.
+/// <c>prompt</c> is a list, so a server with prefix reuse computes the shared context once; and such a request asks
+/// for no log-probabilities before each continuation (<c>echo_logprobs_from</c>, MlxBench.Server's extension: a server
+/// that ignores it returns them all, one that refuses it is asked again without it, and then never again).
 /// </summary>
 public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
 {
+    /// <summary>The request extension that leaves a context's positions out of the echoed log-probabilities.</summary>
+    public const string LogprobsFromField = "echo_logprobs_from";
+
     private readonly ConcurrentDictionary<(string, bool), Task<int[]>> _tokens = new();
+    private volatile bool _logprobsFromRefused;
     private int? _prefixToken = options.PrefixTokenId;
 
     /// <summary>Prompt and completion tokens the server reported computing (from <c>usage</c>).</summary>
@@ -106,11 +116,13 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
     }
 
     /// <summary>Scores one (context, continuation) token pair in a request of its own (lm-eval's way).</summary>
+    /// <remarks>The request is exactly lm-eval's, whatever <see cref="ModelOptions.BatchChoices"/> says.</remarks>
     public async Task<LoglikelihoodResponse> ScorePairAsync((int[] Context, int[] Continuation) pair, CancellationToken ct) =>
-        (await ScoreTokensAsync([pair], ct))[0];
+        (await ScoreTokensAsync([pair], ct, asLmEval: true))[0];
 
-    /// <summary>Scores (context, continuation) token pairs: one request for all of them, or one each.</summary>
-    private async Task<List<LoglikelihoodResponse>> ScoreTokensAsync(IReadOnlyList<(int[] Context, int[] Continuation)> pairs, CancellationToken ct)
+    /// <summary>Scores (context, continuation) token pairs: one request for all of them, or one each as lm-eval sends
+    /// them (<paramref name="asLmEval"/> or <see cref="ModelOptions.BatchChoices"/> false).</summary>
+    private async Task<List<LoglikelihoodResponse>> ScoreTokensAsync(IReadOnlyList<(int[] Context, int[] Continuation)> pairs, CancellationToken ct, bool asLmEval = false)
     {
         int window = options.MaxLength - 1;
         var inputs = new List<int[]>();
@@ -121,21 +133,22 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
             inputs.Add(all.Length > window ? all[^window..] : all);
             ctxlens.Add(context.Length - Math.Max(0, context.Length + continuation.Length - window));
         }
-        if (!options.BatchChoices)
+        if (asLmEval || !options.BatchChoices)
         {
             var one = new List<LoglikelihoodResponse>();
-            for (int i = 0; i < inputs.Count; i++) one.AddRange(await EchoAsync([inputs[i]], [ctxlens[i]], ct));
+            for (int i = 0; i < inputs.Count; i++) one.AddRange(await EchoAsync([inputs[i]], [ctxlens[i]], ct, onlyContinuations: false));
             return one;
         }
-        return await EchoAsync(inputs, ctxlens, ct);
+        return await EchoAsync(inputs, ctxlens, ct, onlyContinuations: true);
     }
 
-    private async Task<List<LoglikelihoodResponse>> EchoAsync(IReadOnlyList<int[]> inputs, IReadOnlyList<int> ctxlens, CancellationToken ct)
+    /// <param name="onlyContinuations">Ask for no log-probabilities before each <c>ctxlen</c> (nothing here reads them).</param>
+    private async Task<List<LoglikelihoodResponse>> EchoAsync(IReadOnlyList<int[]> inputs, IReadOnlyList<int> ctxlens, CancellationToken ct, bool onlyContinuations)
     {
         JsonNode prompt = options.TokenizedRequests
             ? new JsonArray(inputs.Select(t => (JsonNode)new JsonArray(t.Select(x => (JsonNode)x).ToArray())).ToArray())
             : throw new EndpointException("loglikelihood requests need TokenizedRequests=true: the continuation is located by token count");
-        JsonNode response = await endpoint.CompletionsAsync(new JsonObject
+        var body = new JsonObject
         {
             ["model"] = options.Model,
             ["prompt"] = prompt,
@@ -144,7 +157,25 @@ public sealed class OpenAiModel(OpenAiEndpoint endpoint, ModelOptions options)
             ["logprobs"] = 1,
             ["seed"] = options.Seed,
             ["echo"] = true,
-        }, ct);
+        };
+        JsonNode response;
+        if (onlyContinuations && options.OnlyContinuationLogprobs && !_logprobsFromRefused)
+        {
+            body[LogprobsFromField] = new JsonArray(ctxlens.Select(c => (JsonNode)c).ToArray());
+            try
+            {
+                response = await endpoint.CompletionsAsync(body, ct);
+            }
+            catch (EndpointException e) when (e.Status is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity)
+            {
+                // A strict server that refuses unknown fields: the same request without the extension; if that one is
+                // answered, the extension was the problem and is not sent again.
+                body.Remove(LogprobsFromField);
+                response = await endpoint.CompletionsAsync(body, ct);
+                _logprobsFromRefused = true;
+            }
+        }
+        else response = await endpoint.CompletionsAsync(body, ct);
         CountUsage(response);
         JsonNode[] choices = (response["choices"] as JsonArray ?? throw new EndpointException("/v1/completions answered without choices"))
             .Select(c => c!).OrderBy(c => (int?)c["index"] ?? 0).ToArray();
