@@ -220,24 +220,42 @@ internal static class Program
         http.GetStringAsync("metrics").GetAwaiter().GetResult().Split('\n').Where(l => l.StartsWith("mlxbench_", StringComparison.Ordinal))
             .Select(l => l.Split(' ')).ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
 
-    /// <summary>What one run cost: server counters, CPU seconds of this client and of the server, machine steal.</summary>
-    private sealed record RunProbe(Dictionary<string, double> Counters, double ClientCpu, double ServerCpu, long StealTicks, double Wall)
+    /// <summary>What one run cost: server counters, CPU seconds of this client, of the server and of its engine thread
+    /// (the one whose name starts mlxbench-engine; the engine's pool threads count as the server's), machine steal.</summary>
+    private sealed record RunProbe(Dictionary<string, double> Counters, double ClientCpu, double ServerCpu, double EngineThreadCpu, long StealTicks, double Wall)
     {
         public static RunProbe Take(HttpClient http, int serverPid)
         {
             Dictionary<string, double> m = Program.Metrics(http);
             string[] cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            string[] stat = File.ReadAllText($"/proc/{serverPid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            double serverCpu = (double.Parse(stat[11], CultureInfo.InvariantCulture) + double.Parse(stat[12], CultureInfo.InvariantCulture)) / 100;
-            return new RunProbe(m, Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, serverCpu, long.Parse(cpu[8], CultureInfo.InvariantCulture),
-                Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency);
+            double engineCpu = 0;
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{serverPid}/task"))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith("mlxbench-engin", StringComparison.Ordinal)) engineCpu += CpuSeconds(Path.Combine(task, "stat"));
+                }
+                catch (IOException)
+                {
+                    // the thread ended
+                }
+            }
+            return new RunProbe(m, Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, CpuSeconds($"/proc/{serverPid}/stat"), engineCpu,
+                long.Parse(cpu[8], CultureInfo.InvariantCulture), Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency);
+        }
+
+        /// <summary>utime + stime of a /proc stat file (clock ticks of 10 ms).</summary>
+        private static double CpuSeconds(string statFile)
+        {
+            string[] stat = File.ReadAllText(statFile).Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return (double.Parse(stat[11], CultureInfo.InvariantCulture) + double.Parse(stat[12], CultureInfo.InvariantCulture)) / 100;
         }
 
         public string Since(RunProbe b)
         {
             double D(string name) => Counters.GetValueOrDefault("mlxbench_" + name) - b.Counters.GetValueOrDefault("mlxbench_" + name);
             double steps = D("decode_steps_total"), wall = Wall - b.Wall;
-            return FormattableString.Invariant($"{steps} steps, {D("generation_tokens_total") / steps:0.00} tokens/step; per step: decode {D("decode_seconds_total") / steps * 1e3:0.00} ms, step {D("step_seconds_total") / steps * 1e3:0.00} ms (sample {D("sample_seconds_total") / steps * 1e3:0.00}, emit {D("emit_seconds_total") / steps * 1e3:0.00}; relay {D("relay_seconds_total") / steps * 1e3:0.00}), wall {wall / steps * 1e3:0.00} ms; CPU s: client {ClientCpu - b.ClientCpu:0.00}, server {ServerCpu - b.ServerCpu:0.00}, wall {wall:0.00}; steal {StealTicks - b.StealTicks}");
+            return FormattableString.Invariant($"{steps} steps, {D("generation_tokens_total") / steps:0.00} tokens/step; per step: decode {D("decode_seconds_total") / steps * 1e3:0.00} ms, step {D("step_seconds_total") / steps * 1e3:0.00} ms (sample {D("sample_seconds_total") / steps * 1e3:0.00}, emit {D("emit_seconds_total") / steps * 1e3:0.00}; relay {D("relay_seconds_total") / steps * 1e3:0.00}), wall {wall / steps * 1e3:0.00} ms; CPU s: client {ClientCpu - b.ClientCpu:0.00}, server {ServerCpu - b.ServerCpu:0.00} (engine thread {EngineThreadCpu - b.EngineThreadCpu:0.00}), wall {wall:0.00}; steal {StealTicks - b.StealTicks}");
         }
     }
 
