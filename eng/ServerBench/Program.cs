@@ -77,12 +77,15 @@ internal static class Program
         // absolute figures drift between rounds, a round's ratio much less.
         var singleRatios = new List<double>();
         var scaleRatios = new List<double>();
+        var steal = RunProbe.Take(http, srv.Pid);
         for (int r = 0; r < repeats; r++)
         {
             tgs.Add(baseline());
             singles.Add(StreamRun(http, "Once upon a time", tokens).GetAwaiter().GetResult());
             tgBatcheds.Add(EngineTg(model, threads, tokens, streams));
+            RunProbe before = RunProbe.Take(http, srv.Pid);
             aggregates.Add(ConcurrentRun(http, streams, tokens).GetAwaiter().GetResult());
+            Console.WriteLine($"round {r + 1}: {streams} streams: {RunProbe.Take(http, srv.Pid).Since(before)}");
             singleRatios.Add(singles[^1].DecodeRate / tgs[^1]);
             scaleRatios.Add(aggregates[^1] / singles[^1].OutputRate);
             Console.WriteLine($"round {r + 1}: tg {tgs[^1]:0.0}, 1 stream {singles[^1].DecodeRate:0.0} (output {singles[^1].OutputRate:0.0}), engine x{streams} {tgBatcheds[^1]:0.0}, {streams} streams {aggregates[^1]:0.0} tok/s; ratios {singleRatios[^1]:0.000} and {scaleRatios[^1]:0.00}x");
@@ -98,6 +101,7 @@ internal static class Program
         Console.WriteLine($"http      {streams} streams aggregate output throughput (wall)     {aggregate,9:0.0} tok/s  ({aggregate / tgBatched:0.00} of the engine's {streams}-sequence rate)");
         Dictionary<string, double> metrics = Metrics(http);
         Console.WriteLine($"server    decode steps {metrics.GetValueOrDefault("mlxbench_decode_steps_total")}, most sequences in one step {metrics.GetValueOrDefault("mlxbench_batch_sequences_max")}");
+        Console.WriteLine($"machine   CPU steal during the rounds: {RunProbe.Take(http, srv.Pid).StealTicks - steal.StealTicks} ticks of 10 ms");
 
         double singleRatio = Median(singleRatios), scaleRatio = Median(scaleRatios);
         bool okSingle = singleRatio >= 0.90, okScale = scaleRatio >= 3.0;
@@ -216,6 +220,45 @@ internal static class Program
         http.GetStringAsync("metrics").GetAwaiter().GetResult().Split('\n').Where(l => l.StartsWith("mlxbench_", StringComparison.Ordinal))
             .Select(l => l.Split(' ')).ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
 
+    /// <summary>What one run cost: server counters, CPU seconds of this client, of the server and of its engine thread
+    /// (the one whose name starts mlxbench-engine; the engine's pool threads count as the server's), machine steal.</summary>
+    private sealed record RunProbe(Dictionary<string, double> Counters, double ClientCpu, double ServerCpu, double EngineThreadCpu, long StealTicks, double Wall)
+    {
+        public static RunProbe Take(HttpClient http, int serverPid)
+        {
+            Dictionary<string, double> m = Program.Metrics(http);
+            string[] cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            double engineCpu = 0;
+            foreach (string task in Directory.EnumerateDirectories($"/proc/{serverPid}/task"))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(task, "comm")).StartsWith("mlxbench-engin", StringComparison.Ordinal)) engineCpu += CpuSeconds(Path.Combine(task, "stat"));
+                }
+                catch (IOException)
+                {
+                    // the thread ended
+                }
+            }
+            return new RunProbe(m, Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, CpuSeconds($"/proc/{serverPid}/stat"), engineCpu,
+                long.Parse(cpu[8], CultureInfo.InvariantCulture), Stopwatch.GetTimestamp() / (double)Stopwatch.Frequency);
+        }
+
+        /// <summary>utime + stime of a /proc stat file (clock ticks of 10 ms).</summary>
+        private static double CpuSeconds(string statFile)
+        {
+            string[] stat = File.ReadAllText(statFile).Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return (double.Parse(stat[11], CultureInfo.InvariantCulture) + double.Parse(stat[12], CultureInfo.InvariantCulture)) / 100;
+        }
+
+        public string Since(RunProbe b)
+        {
+            double D(string name) => Counters.GetValueOrDefault("mlxbench_" + name) - b.Counters.GetValueOrDefault("mlxbench_" + name);
+            double steps = D("decode_steps_total"), wall = Wall - b.Wall;
+            return FormattableString.Invariant($"{steps} steps, {D("generation_tokens_total") / steps:0.00} tokens/step; per step: decode {D("decode_seconds_total") / steps * 1e3:0.00} ms, step {D("step_seconds_total") / steps * 1e3:0.00} ms (sample {D("sample_seconds_total") / steps * 1e3:0.00}, emit {D("emit_seconds_total") / steps * 1e3:0.00}; relay {D("relay_seconds_total") / steps * 1e3:0.00}), wall {wall / steps * 1e3:0.00} ms; CPU s: client {ClientCpu - b.ClientCpu:0.00}, server {ServerCpu - b.ServerCpu:0.00} (engine thread {EngineThreadCpu - b.EngineThreadCpu:0.00}), wall {wall:0.00}; steal {StealTicks - b.StealTicks}");
+        }
+    }
+
     private static List<T> Repeat<T>(int n, Func<T> run) => Enumerable.Range(0, n).Select(_ => run()).ToList();
 
     private static double Median(IEnumerable<double> values)
@@ -250,6 +293,7 @@ internal static class Program
         }
 
         public string BaseUrl { get; }
+        public int Pid => _process.Id;
 
         public static ServerProcess Start(string server, string model, string engine, int threads, int parallel)
         {

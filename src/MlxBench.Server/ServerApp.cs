@@ -25,7 +25,7 @@ internal static class ServerApp
             else k.Listen(IPAddress.Parse(options.Host), options.Port);
         });
         // Continuations run where they are completed instead of hopping to the thread pool: a streamed token that the
-        // engine thread hands to its SSE writer is sent from that thread at once (see SequenceJob.Stream), rather than
+        // stream relay hands to its SSE writer is sent from that thread at once (see SequenceJob.Stream), rather than
         // waiting for a pool thread, and then for a socket-sender thread, on a machine whose cores the engine keeps busy.
         // The handlers themselves never block (bodies are read and responses written asynchronously).
         builder.WebHost.UseSockets(s => s.UnsafePreferInlineScheduling = true);

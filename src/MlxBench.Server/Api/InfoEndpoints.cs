@@ -143,6 +143,9 @@ internal static class InfoEndpoints
             Metric("batch_sequences_max", "gauge", c.MaxSequencesPerStep, "Most sequences decoded in one step.");
             Metric("decode_seconds_total", "counter", c.DecodeTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in mlxb_decode.");
             Metric("step_seconds_total", "counter", c.StepTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent in steps (decode, sampling, scoring, handing events on).");
+            Metric("sample_seconds_total", "counter", c.SampleTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent sampling generated tokens.");
+            Metric("emit_seconds_total", "counter", c.EmitTicks / (double)System.Diagnostics.Stopwatch.Frequency, "Time the engine thread spent handing generated tokens on (for a stream, its SSE writer runs inline).");
+            Metric("relay_seconds_total", "counter", host.Scheduler.RelaySeconds, "Time the stream relay thread spent sending streamed tokens (formatting and writing their SSE chunks).");
             Metric("scored_rows_total", "counter", host.Scheduler.ScoredRows.All, "Prompt positions whose log-probabilities were computed.");
             Metric("scored_rows_helper_total", "counter", host.Scheduler.ScoredRows.ByHelper, "Of those, computed by the scoring helper thread beside the engine thread.");
             Metric("requests_running", "gauge", c.Running, "Sequences holding a KV slot.");

@@ -29,6 +29,8 @@ internal sealed class SchedulerCounters
     public long MaxSequencesPerStep;
     public long DecodeTicks;
     public long StepTicks;
+    public long SampleTicks;
+    public long EmitTicks;
     public long Completed;
     public long Cancelled;
     public int Running;
@@ -58,6 +60,7 @@ internal sealed unsafe class Scheduler : IDisposable
     private readonly List<Active> _waiting = [];
     private readonly List<Active> _running = [];
     private readonly Thread _thread;
+    private readonly StreamRelay _relay = new();
     private volatile bool _stopping;
     private long _tick;
 
@@ -107,6 +110,8 @@ internal sealed unsafe class Scheduler : IDisposable
     public int Threads { get; }
     public int MaxLogprobs => _maxLogprobs;
     public SchedulerCounters Counters { get; } = new();
+    /// <summary>Seconds the stream relay thread spent sending streamed jobs' events.</summary>
+    public double RelaySeconds => _relay.BusySeconds;
     /// <summary>Scored prompt rows in all and by the helper thread beside the engine thread.</summary>
     public (long All, long ByHelper) ScoredRows => (_scorer.RowsScored, _scorer.RowsScoredByHelper);
 
@@ -137,6 +142,7 @@ internal sealed unsafe class Scheduler : IDisposable
         _stopping = true;
         _wake.Release();
         _thread.Join();
+        _relay.Dispose();
         _scorer.Dispose();
         NativeMethods.ContextFree(_context);
     }
@@ -150,6 +156,7 @@ internal sealed unsafe class Scheduler : IDisposable
             Admit();
             Counters.Running = _running.Count;
             Counters.Waiting = _waiting.Count;
+            _relay.Flush();
             if (_running.Count == 0)
             {
                 _wake.Wait();
@@ -159,6 +166,7 @@ internal sealed unsafe class Scheduler : IDisposable
             {
                 long start = System.Diagnostics.Stopwatch.GetTimestamp();
                 Step();
+                _relay.Flush();
                 Counters.StepTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
             }
             catch (Exception e)
@@ -170,6 +178,7 @@ internal sealed unsafe class Scheduler : IDisposable
         foreach (Active a in _running.Concat(_waiting).ToArray()) Fail(a, "the server is shutting down");
         while (_incoming.TryDequeue(out SequenceJob[]? jobs))
             foreach (SequenceJob job in jobs) Complete(job);
+        _relay.Flush();
     }
 
     /// <summary>Makes the jobs of one request waiting sequences, grouped when their prompts share a long prefix.</summary>
@@ -509,7 +518,7 @@ internal sealed unsafe class Scheduler : IDisposable
         {
             var positions = new TokenLogprob?[a.Job.Prompt.Length];
             for (int p = 1; p < positions.Length; p++) positions[p] = a.Job.Scores(p) ? a.Slot!.RecordAt(p) : null;
-            a.Job.Channel.Writer.TryWrite(new PromptScored(positions));
+            _relay.Write(a.Job, new PromptScored(positions));
         }
         if (a.Job.MaxTokens == 0)
         {
@@ -521,7 +530,9 @@ internal sealed unsafe class Scheduler : IDisposable
 
     private void Generate(Active a, int row)
     {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         int token = NativeMethods.SamplerSample(a.Sampler, _context, row);
+        Counters.SampleTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
         EngineException.ThrowIfFailed(token, "mlxb_sampler_sample");
         TokenLogprob? logprob = a.Job.Logprobs >= 0 ? LogprobOf(row, token, a.Job.Logprobs) : null;
         a.Generated++;
@@ -540,7 +551,9 @@ internal sealed unsafe class Scheduler : IDisposable
             : null;
         if (finish is null)
         {
-            a.Job.Channel.Writer.TryWrite(new TokenGenerated(token, text, logprob));
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _relay.Write(a.Job, new TokenGenerated(token, text, logprob));
+            Counters.EmitTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t1;
             a.LastToken = token;
             return;
         }
@@ -562,7 +575,7 @@ internal sealed unsafe class Scheduler : IDisposable
         if (a.Text.Stopped) reason = FinishReason.Stop;
         Release(a);
         string text = a.FinalToken is { } last ? last.Text + tail : tail;
-        a.Job.Channel.Writer.TryWrite(new SequenceFinished(a.FinalToken, text, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
+        _relay.Write(a.Job, new SequenceFinished(a.FinalToken, text, reason, a.Job.Prompt.Length, a.Reused, a.Generated));
         Complete(a.Job);
         Counters.Completed++;
     }
@@ -571,15 +584,11 @@ internal sealed unsafe class Scheduler : IDisposable
     {
         Release(a);
         _waiting.Remove(a);
-        a.Job.Channel.Writer.TryWrite(new SequenceFailed(message));
+        _relay.Write(a.Job, new SequenceFailed(message));
         Complete(a.Job);
     }
 
-    private static void Complete(SequenceJob job)
-    {
-        job.WakeOnCancel.Dispose();
-        job.Channel.Writer.TryComplete();
-    }
+    private void Complete(SequenceJob job) => _relay.Complete(job);
 
     private void Release(Active a)
     {

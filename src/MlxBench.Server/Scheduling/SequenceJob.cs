@@ -33,12 +33,13 @@ internal sealed class SequenceJob
     internal CancellationTokenRegistration WakeOnCancel { get; set; }
 
     /// <summary>
-    /// A streamed job's events are written to its client by the engine thread itself, synchronously, right after the
-    /// step that produced them: the channel runs the reader's continuation (the SSE writer) inline, and the transport
-    /// sends inline (Kestrel's inline scheduling), so each step's token reaches the socket before the next step starts,
-    /// however busy the machine's other cores are. Only a client that stops reading (a flush that cannot complete at
-    /// once) moves its writer to the thread pool; the engine thread never waits for a client. Non-streamed jobs are
-    /// read on the thread pool: their responses are built once, at the end, and can be large.
+    /// A streamed job's events are written to its client by the scheduler's stream relay thread, synchronously, right
+    /// after the step that produced them (<see cref="StreamRelay"/>): the channel runs the reader's continuation (the
+    /// SSE writer) inline, and the transport sends inline (Kestrel's inline scheduling), so a step's tokens are sent
+    /// while the engine thread decodes the next step, without a hop through the thread pool. Only a client that stops
+    /// reading (a flush that cannot complete at once) moves its writer to the thread pool; neither thread waits for a
+    /// client. Non-streamed jobs are read on the thread pool: their responses are built once, at the end, and can be
+    /// large.
     /// </summary>
     public bool Stream
     {
