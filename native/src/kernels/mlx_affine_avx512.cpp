@@ -9,11 +9,11 @@
 //
 // Activations are quantized per group to 15-bit integers, d = max|x| / 16256 (round to nearest), held as two int8
 // limbs x ~ d * (128 * hi + lo), so each weight vector meets them in two vpdpbusd (64 products each): the same cost
-// as the AVX2 product's int16 vpdpwssd pairs, without unpacking weights to int16, and as fine: the rounding moves
-// s * q_k * x_k by at most |s q_k| * d / 2, 2^-15 of the group's largest |x|, 8x finer than the float16 activations
-// mlx-lm computes with. One int8 limb alone (llama.cpp's Q8 activations) was measured too coarse for 8-bit weights:
-// on stories260K the 8-bit mean |logprob - F32| went from 0.0085 to 0.037 and greedy agreement from 67 to 31
-// tokens; 4-bit from 0.205 to 0.217. The float sum of x per group feeds the bias term, which stays float as in MLX.
+// as int16 activations in vpdpwssd pairs (this product's previous form), without unpacking weights to int16, and as
+// fine: the rounding moves s * q_k * x_k by at most |s q_k| * d / 2, 2^-15 of the group's largest |x|, 8x finer than
+// the float16 activations mlx-lm computes with. One int8 limb alone (llama.cpp's Q8 activations) was measured too
+// coarse for 8-bit weights: on stories260K the 8-bit mean |logprob - F32| went from 0.0085 to 0.037 and greedy
+// agreement from 67 to 31 tokens; 4-bit from 0.205 to 0.217. The float sum of x per group feeds the bias term, which stays float as in MLX.
 // Per (row, token), in group order: dot = the exact int32 sum of the group's products; acc = fma(float(dot), s * d,
 // acc); acc = fma(b, sx, acc). Neither the tile shape, nor the batch, nor the row range changes an operation:
 // batch-invariant.
