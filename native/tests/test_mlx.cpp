@@ -308,14 +308,14 @@ struct ProductOperand {
 
 // Every table's MLX product against the double-precision product of the dequantized weights. A float dot of n
 // terms in a few chains is within ~n * 2^-24 * sum|w x| of the exact one; the bound below has room for 2x that.
-// The SIMD tables also round each activation to an integer with the step d_g = max|x in group| / L (int16 on avx2,
-// L = 32767; two int8 limbs on avx512, L = 16256), which moves s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term
+// The SIMD tables also round each activation to an integer with the step d_g = max|x in group| / L (two int8 limbs,
+// L = 16256), which moves s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term
 // sees float x): that worst case is added for them.
 TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
     const Kernels * K = kernels_find(GetParam());
     if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
     const MlxProduct & P = mlx_product_for(*K);
-    const double levels = std::string(GetParam()) == "avx512" ? 16256 : 32767;
+    const double levels = 16256;
     const bool int_activations = std::string(GetParam()) != "generic";
     for (int bits : {2, 4, 8})
         for (int group : {32, 64, 128})
@@ -364,6 +364,62 @@ TEST_P(MlxGemmTable, ProductIsBatchAndRowRangeInvariant) {
             P.gemm(op.m, cols, X.data() + t * cols, one.data(), 1, 16, rows, rows);
             for (int64_t r = 0; r < rows; r++)
                 ASSERT_EQ(std::memcmp(&one[r], &all[t * rows + r], 4), 0) << bits << "-bit token " << t << " row " << r;
+        }
+    }
+}
+
+// 8-bit weights at the ends of their range against activations at the ends of theirs: products the AVX2 product's
+// int16 pair sums would saturate on if q met an activation byte whole (2 * 255 * 127 > 32767). Rows of all 255,
+// of 0/255 alternating and of 255 where x > 0, against tokens of equal magnitudes (every activation a full limb),
+// of alternating signs, and of one large value among tiny ones. Scales 1 (or 1/64), biases 0 or -128.
+TEST_P(MlxGemmTable, EightBitExtremesDoNotSaturate) {
+    const Kernels * K = kernels_find(GetParam());
+    if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
+    const MlxProduct & P = mlx_product_for(*K);
+    const double levels = std::string(GetParam()) == "generic" ? 0 : 16256;
+    for (int group : {32, 64, 128}) {
+        SCOPED_TRACE("group " + std::to_string(group));
+        const int64_t rows = 19, cols = 256, n_tok = 5, groups = cols / group;
+        std::vector<float> X((size_t)(n_tok * cols));
+        for (int64_t k = 0; k < cols; k++) {
+            X[0 * cols + k] = 1000.0f;
+            X[1 * cols + k] = k % 2 ? -1000.0f : 1000.0f;
+            X[2 * cols + k] = -3.5f;
+            X[3 * cols + k] = k % 7 == 3 ? 2.0e4f : 1e-3f * (float)(k % 5);
+            X[4 * cols + k] = (k % 3 ? 1.0f : -1.0f) * (float)(k % group + 1);
+        }
+        std::vector<uint32_t> q((size_t)(rows * cols / 4));
+        std::vector<uint16_t> s((size_t)(rows * groups)), b(s.size());
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t k = 0; k < cols; k++) {
+                const uint32_t v = r % 3 == 0 ? 255 : r % 3 == 1 ? (k % 2 ? 255 : 0) : (X[k % 2 ? cols + k : k] > 0 ? 255 : 0);
+                q[(size_t)(r * cols / 4 + k / 4)] |= v << (8 * (k % 4));
+            }
+            for (int64_t g = 0; g < groups; g++) {
+                s[(size_t)(r * groups + g)] = fp32_to_fp16(r % 2 ? 1.0f / 64 : 1.0f);
+                b[(size_t)(r * groups + g)] = fp32_to_fp16(r % 4 == 3 ? -128.0f : 0.0f);
+            }
+        }
+        RandomMlx W(rows, cols, 8, group, false, 1);
+        W.q = q, W.s = s, W.b = b;
+        W.m = quant(W.q, W.s, W.b, 8, group, false);
+        const ProductOperand op(P, W);
+        std::vector<float> Y((size_t)(n_tok * rows), NAN), deq((size_t)cols);
+        P.gemm(op.m, cols, X.data(), Y.data(), n_tok, 0, rows, rows);
+        for (int64_t r = 0; r < rows; r++) {
+            mlx_dequantize_row(W.m, cols, r, deq.data());
+            for (int64_t t = 0; t < n_tok; t++) {
+                double ref = 0, mag = 0, act = 0;
+                for (int64_t k = 0; k < cols; k++) ref += (double)deq[k] * X[t * cols + k], mag += std::fabs((double)deq[k] * X[t * cols + k]);
+                for (int64_t g = 0; levels > 0 && g < groups; g++) {
+                    double amax = 0, sq = 0;
+                    for (int64_t k = g * group; k < (g + 1) * group; k++)
+                        amax = std::max(amax, (double)std::fabs(X[t * cols + k])),
+                        sq += std::fabs((double)mlx_scale_value(W.m, W.m.scales, r * groups + g) * mlx_unpack(W.m.q + r * cols / 4, 8, k));
+                    act += sq * amax / levels / 2;
+                }
+                ASSERT_NEAR(Y[t * rows + r], ref, 2.0 * cols * 6e-8 * mag + act + 1e-6) << "row " << r << " token " << t;
+            }
         }
     }
 }
@@ -802,7 +858,7 @@ TEST(MlxModel, RepackedMatricesLeaveTheMapping) {
         std::printf("%s on %s: %ld kB of the mapping resident before the context, %ld kB after\n",
                     is_mlx ? "MLX 4-bit" : "GGUF Q4_0", K.name, before, after);
         ASSERT_GT(before, 600);
-        const bool packs = K.panel_rows > 1 && (!is_mlx || mlx_product_for(K).pack);
+        const bool packs = is_mlx ? mlx_product_for(K).pack != nullptr : K.panel_rows > 1;
         if (packs) EXPECT_LT(after, before / 4);
         else EXPECT_GE(after, before) << "the kernels read these weights as mapped";
     }

@@ -62,7 +62,9 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
     size_t total = 0;
     for_each_matrix(m, [&](const Weight & w) {
         off.push_back(total);
-        total += ((w.type == k_mlx_affine ? mlx_bytes(w, mlx) : K.packed_bytes(w.type, w.rows, w.cols)) + 63) & ~(size_t)63;
+        // A table that reads its own types as mapped (panel_rows 1) may still host an MLX product that packs.
+        const size_t own = K.panel_rows > 1 ? K.packed_bytes(w.type, w.rows, w.cols) : 0;
+        total += ((w.type == k_mlx_affine ? mlx_bytes(w, mlx) : own) + 63) & ~(size_t)63;
     });
     const size_t huge = (size_t)2 << 20;
     pw->bytes = std::max<size_t>((total + huge - 1) / huge * huge, huge);
@@ -75,8 +77,9 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
     size_t i = 0;
     for_each_matrix(m, [&](const Weight & w) {
         void * dst = (uint8_t *)mem + off[i++];
-        pw->ptr.push_back(dst);
         const bool is_mlx = w.type == k_mlx_affine;
+        if (!is_mlx && K.panel_rows <= 1) return pw->ptr.push_back(w.data);  // read as mapped
+        pw->ptr.push_back(dst);
         if (is_mlx) {
             MlxQuant h = w.mlx;
             if (mlx.pack) h.panels = (uint8_t *)dst + k_mlx_header;
@@ -92,11 +95,14 @@ std::shared_ptr<PackedWeights> pack_weights(const Model & m, const Kernels & K, 
             else K.pack(w.type, w.data, w.rows, w.cols, p0, p1, dst);
         });
     });
-    // The mapped originals are not read again (the embedding lookup reads token_embd, which stays; an MLX product
-    // that does not pack reads them as mapped): let them go.
+    // The mapped originals are not read again (the embedding lookup reads token_embd, which stays; a table or an
+    // MLX product that does not pack reads them as mapped): let them go.
     for_each_matrix(m, [&](const Weight & w) {
         if (w.data == m.tok_embd.data) return;
-        if (w.type != k_mlx_affine) return m.release(w.data, (size_t)(w.rows * w.row_bytes));
+        if (w.type != k_mlx_affine) {
+            if (K.panel_rows > 1) m.release(w.data, (size_t)(w.rows * w.row_bytes));
+            return;
+        }
         if (!mlx.pack) return;
         const size_t groups = (size_t)(w.rows * (w.cols / w.mlx.group));
         m.release(w.mlx.q, (size_t)(w.rows * w.cols * w.mlx.bits / 8));
@@ -148,7 +154,9 @@ private:
         K_.gemm(W.type, data, xf, xq, y, W.rows, W.cols, n_tok, r0, r1, W.rows);
     }
     // Row ranges of one thread: whole panels, so no output's arithmetic depends on the thread count.
-    int64_t row_align(int64_t n_tok) const { return K_.panel_rows > 1 ? K_.panel_rows : n_tok == 1 ? 4 : 6; }
+    int64_t row_align(int64_t n_tok) const {
+        return K_.panel_rows > 1 ? K_.panel_rows : mlx_packs_ ? mlx_.panel_rows : n_tok == 1 ? 4 : 6;
+    }
     void rmsnorm(const float * x, const float * w, float * out, int64_t n_tok);
     // only_out: the last layer, for the rows that asked for logits only (see decode).
     void attention_block(const Layer & L, const LayerData & D, int32_t il, const DecodeInput & in, bool only_out);
@@ -159,6 +167,7 @@ private:
     const HParams & hp_;
     const Kernels & K_;
     const MlxProduct & mlx_;  // the MLX affine product that goes with K_
+    bool mlx_packs_ = false;  // the model has MLX matrices and mlx_ packs them
     int32_t n_ctx_, n_seq_, n_batch_;
     std::unique_ptr<ThreadPool> pool_;
     int64_t n_;  // tokens in the current batch
@@ -211,10 +220,12 @@ CpuBackend::CpuBackend(const Model & m, const BackendParams & p)
     out_seq_.resize(B);
     out_pos_.resize(B);
     set_threads(p.n_threads);
-    // An MLX product that packs is paired with a table that packs, in panels its row ranges (row_align) respect.
-    if (mlx_.pack && (K_.panel_rows <= 1 || K_.panel_rows % mlx_.panel_rows))
+    // An MLX product that packs needs row ranges (row_align) of whole panels: its own when the table reads its
+    // types as mapped (any row range suits those), else the table's, which must then be made of its panels.
+    for_each_matrix(m_, [&](const Weight & w) { mlx_packs_ |= w.type == k_mlx_affine && mlx_.pack; });
+    if (mlx_packs_ && K_.panel_rows > 1 && K_.panel_rows % mlx_.panel_rows)
         fail(MLXB_ERR_INTERNAL, std::string("kernel table ") + K_.name + " cannot host its MLX product's panels");
-    if (K_.panel_rows > 1) {
+    if (K_.panel_rows > 1 || mlx_packs_) {
         packed_ = std::static_pointer_cast<PackedWeights>(m_.derived(std::string("packed:") + K_.name, [&] {
             return std::static_pointer_cast<void>(pack_weights(m_, K_, mlx_, *pool_));
         }));

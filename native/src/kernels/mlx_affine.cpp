@@ -1,7 +1,9 @@
 // MLX affine quantization: the scalar pieces (unpack, dequantize, quantize) and the portable product.
 #include "mlx_affine.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -56,28 +58,6 @@ void mlx_quantize_row(const float * w, int64_t cols, int32_t bits, int32_t group
     }
 }
 
-void mlx_quantize_activations(const float * x, int64_t cols, int32_t group, int32_t bits, int32_t lanes, int16_t * xq,
-                              float * d, float * sx) {
-    const int64_t groups = cols / group, per = 32 / bits, half = per / 2, chunk = (int64_t)lanes * per;
-    thread_local std::vector<float> inv;
-    inv.resize((size_t)groups);
-    for (int64_t g = 0; g < groups; g++) {
-        float amax = 0, s = 0;
-        for (int64_t k = g * group; k < (g + 1) * group; k++) amax = std::max(amax, std::fabs(x[k])), s += x[k];
-        d[g] = amax / 32767.0f;
-        inv[g] = amax > 0 ? 32767.0f / amax : 0.0f;
-        sx[g] = s;
-    }
-    for (int64_t c0 = 0; c0 < cols; c0 += chunk)
-        for (int64_t k = 0; k < half; k++)
-            for (int64_t w = 0; w < lanes; w++)
-                for (int64_t h = 0; h < 2; h++) {
-                    const int64_t e = c0 + w * per + k + h * half;
-                    const float v = std::nearbyint(x[e] * inv[e / group]);
-                    xq[c0 + k * 2 * lanes + 2 * w + h] = (int16_t)std::min(std::max(v, -32767.0f), 32767.0f);
-                }
-}
-
 // Per (row, token): for each group in order, dot (sequential) and the group's sum of x, then
 // acc += s * dot + b * sx. The sums of x per group are computed once per call and token, in the same order.
 void mlx_gemm_generic(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
@@ -108,13 +88,41 @@ void mlx_gemm_generic(const MlxQuant & q, int64_t cols, const float * X, float *
     }
 }
 
+size_t mlx_panels16_bytes(const MlxQuant & q, int64_t rows, int64_t cols) {
+    const int64_t P = k_mlx_panel_rows;
+    return (size_t)((rows + P - 1) / P * (cols / q.group) * mlx_panel_group_bytes(q.bits, q.group));
+}
+
+void mlx_pack_panels16(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst) {
+    const int64_t P = k_mlx_panel_rows, words = cols * q.bits / 32, groups = cols / q.group, nb = q.group / 32;
+    const int64_t gb = mlx_panel_group_bytes(q.bits, q.group), pb = groups * gb;
+    for (int64_t p = p0; p < p1; p++) {
+        uint8_t * out = (uint8_t *)dst + p * pb;
+        std::memset(out, 0, (size_t)pb);
+        for (int64_t i = 0; i < std::min<int64_t>(P, rows - p * P); i++) {
+            const int64_t r = p * P + i;
+            const uint32_t * row = q.q + r * words;
+            for (int64_t g = 0; g < groups; g++) {
+                uint8_t * base = out + g * gb;
+                uint16_t * sb = (uint16_t *)(base + nb * 64 * q.bits);
+                sb[i] = q.scales[r * groups + g];
+                sb[P + i] = q.biases[r * groups + g];
+                for (int64_t k = 0; k < q.group; k++) {
+                    const int64_t b = k / 32, c4 = k % 32 / 4, e = k % 4, h = c4 % q.bits, j = c4 / q.bits;
+                    base[b * 64 * q.bits + h * 64 + 4 * i + e] |= (uint8_t)(mlx_unpack(row, q.bits, g * q.group + k) << (j * q.bits));
+                }
+            }
+        }
+    }
+}
+
 const MlxProduct & mlx_product_for(const Kernels & K) {
 #if defined(MLXB_HAVE_AVX512)
-    static const MlxProduct avx512{16, mlx_packed_bytes_avx512, mlx_pack_avx512, mlx_gemm_avx512};
+    static const MlxProduct avx512{k_mlx_panel_rows, mlx_panels16_bytes, mlx_pack_panels16, mlx_gemm_avx512};
     if (std::string(K.name) == "avx512") return avx512;
 #endif
 #if defined(MLXB_HAVE_AVX2)
-    static const MlxProduct avx2{1, nullptr, nullptr, mlx_gemm_avx2};
+    static const MlxProduct avx2{k_mlx_panel_rows, mlx_panels16_bytes, mlx_pack_panels16, mlx_gemm_avx2};
     if (std::string(K.name) != "generic") return avx2;
 #endif
     static const MlxProduct generic{1, nullptr, nullptr, mlx_gemm_generic};

@@ -5,9 +5,9 @@
 //
 // The matrix products are fused (nothing is dequantized to a float copy) and follow MLX's own qmv/qmm arithmetic:
 // per group, dot = sum_k q_k x_k and sx = sum_k x_k, and the group adds s * dot + b * sx. The portable product does
-// exactly that in float; the SIMD ones take dot in int32 over integer activations with one scale per group (int16
-// on AVX2, see mlx_affine_avx2.cpp; 15 bits as two int8 limbs on AVX-512 VNNI over repacked panels, see
-// mlx_affine_avx512.cpp) and keep sx in float. Batch invariance (see kernels.h) holds as for the other types: an
+// exactly that in float; the SIMD ones take dot in int32 over integer activations with one scale per group (15 bits
+// as two int8 limbs over repacked panels: vpdpbusd on AVX-512 VNNI, see mlx_affine_avx512.cpp; vpmaddubsw on AVX2,
+// see mlx_affine_avx2.cpp) and keep sx in float. Batch invariance (see kernels.h) holds as for the other types: an
 // output's float operations depend only on its row and its token's activations, never on the batch, the token's
 // place in it or the row range of the calling thread.
 #pragma once
@@ -45,17 +45,23 @@ void mlx_dequantize_row(const MlxQuant & q, int64_t cols, int64_t r, float * dst
 void mlx_quantize_row(const float * w, int64_t cols, int32_t bits, int32_t group, bool bf16, uint32_t * q_out,
                       uint16_t * s_out, uint16_t * b_out);
 
-// The SIMD products' activations: per group, d = max|x| / 32767 and x ~ d * xq with xq int16 (round to nearest),
-// plus the float sum of x (for the bias term). xq is stored in the order the products read it: per chunk of `lanes`
-// packed words, for k < per/2, lane w holds the pair (element w*per + k, element w*per + k + per/2), which is what
-// shifting a word right by k*bits and masking both 16-bit halves gives.
-void mlx_quantize_activations(const float * x, int64_t cols, int32_t group, int32_t bits, int32_t lanes, int16_t * xq,
-                              float * d, float * sx);
 // Y[t * ldy + r] = sum_k W[r][k] X[t][k] for rows [r0, r1), tokens [0, n_tok); X is (n_tok, cols) float.
 using MlxGemm = void (*)(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                          int64_t r1, int64_t ldy);
 void mlx_gemm_generic(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                       int64_t r1, int64_t ldy);
+
+// The panels both SIMD products read (portable code: packing runs on any CPU). 16 rows per panel; per group of G
+// columns, 2 * G * bits + 64 bytes (a multiple of 64):
+//   [G/32 blocks of 32 columns, 64 * bits bytes each][16 scales][16 biases]  (scales/biases fp16 or bf16, unchanged)
+//   In a block, vector h < bits holds 4 bytes per row i at h * 64 + 4 * i; field j < 8 / bits of byte e (bits
+//   [j * bits, (j + 1) * bits)) is q of column 4 * (j * bits + h) + e of the block. Rows past the matrix are zero.
+// So a 64-byte vector is one row per 32-bit lane of a zmm (AVX-512), or two ymm of 8 rows each (AVX2).
+constexpr int32_t k_mlx_panel_rows = 16;
+inline int64_t mlx_panel_group_bytes(int32_t bits, int32_t group) { return 2 * (int64_t)group * bits + 64; }
+size_t mlx_panels16_bytes(const MlxQuant & q, int64_t rows, int64_t cols);
+void mlx_pack_panels16(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst);
+
 #if defined(MLXB_HAVE_AVX2)
 void mlx_gemm_avx2(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                    int64_t r1, int64_t ldy);
@@ -63,8 +69,6 @@ void mlx_gemm_avx2(const MlxQuant & q, int64_t cols, const float * X, float * Y,
 #if defined(MLXB_HAVE_AVX512)
 void mlx_gemm_avx512(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0,
                      int64_t r1, int64_t ldy);
-size_t mlx_packed_bytes_avx512(const MlxQuant & q, int64_t rows, int64_t cols);
-void mlx_pack_avx512(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst);
 #endif
 
 // The MLX product that goes with a kernel table (generic -> scalar; avx2 -> AVX2 FMA; avx512 -> AVX-512 VNNI).

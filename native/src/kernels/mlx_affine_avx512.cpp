@@ -1,28 +1,25 @@
-// MLX affine product with AVX-512 VNNI (the avx512 table). Matrices are repacked once per context (mlx_pack_avx512)
+// MLX affine product with AVX-512 VNNI (the avx512 table). Matrices are repacked once per context (mlx_pack_panels16)
 // into panels of 16 rows in the scheme of the table's Q4_0/Q8_0 panels (kernels_avx512.cpp): one row per 32-bit
 // lane and 4 columns per lane, so one vpdpbusd multiplies MLX's unsigned q of 16 rows x 4 columns by 4 broadcast
 // int8 activations, and a panel is one sequential stream. Row-major MLX rows gave the decode tile 4 interleaved
 // 1 KiB streams and half of Q4_0's speed (BENCHMARKS.md).
 //
-// Panel layout, per group of G columns (2 * G * bits + 64 bytes, a multiple of 64):
-//   [G/32 blocks of 32 columns, 64 * bits bytes each][16 scales][16 biases]  (scales/biases fp16 or bf16, unchanged)
-//   In a block, vector h < bits holds 4 bytes per row i at h * 64 + 4 * i; field j < 8 / bits of byte e (bits
-//   [j * bits, (j + 1) * bits)) is q of column 4 * (j * bits + h) + e of the block. Rows past the matrix are zero.
+// Panel layout: mlx_pack_panels16 (mlx_affine.h), shared with the AVX2 product, which reads each 64-byte vector as
+// two halves of 8 rows.
 //
 // Activations are quantized per group to 15-bit integers, d = max|x| / 16256 (round to nearest), held as two int8
 // limbs x ~ d * (128 * hi + lo), so each weight vector meets them in two vpdpbusd (64 products each): the same cost
-// as the AVX2 product's int16 vpdpwssd pairs, without unpacking weights to int16, and as fine: the rounding moves
-// s * q_k * x_k by at most |s q_k| * d / 2, 2^-15 of the group's largest |x|, 8x finer than the float16 activations
-// mlx-lm computes with. One int8 limb alone (llama.cpp's Q8 activations) was measured too coarse for 8-bit weights:
-// on stories260K the 8-bit mean |logprob - F32| went from 0.0085 to 0.037 and greedy agreement from 67 to 31
-// tokens; 4-bit from 0.205 to 0.217. The float sum of x per group feeds the bias term, which stays float as in MLX.
+// as int16 activations in vpdpwssd pairs (this product's previous form), without unpacking weights to int16, and as
+// fine: the rounding moves s * q_k * x_k by at most |s q_k| * d / 2, 2^-15 of the group's largest |x|, 8x finer than
+// the float16 activations mlx-lm computes with. One int8 limb alone (llama.cpp's Q8 activations) was measured too
+// coarse for 8-bit weights: on stories260K the 8-bit mean |logprob - F32| went from 0.0085 to 0.037 and greedy
+// agreement from 67 to 31 tokens; 4-bit from 0.205 to 0.217. The float sum of x per group feeds the bias term, which stays float as in MLX.
 // Per (row, token), in group order: dot = the exact int32 sum of the group's products; acc = fma(float(dot), s * d,
 // acc); acc = fma(b, sx, acc). Neither the tile shape, nor the batch, nor the row range changes an operation:
 // batch-invariant.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "../common.h"
@@ -38,7 +35,7 @@ using avx512::bcast4;
 using avx512::tail_mask;
 using avx512::tile_size;
 
-int64_t group_bytes(int32_t bits, int32_t group) { return 2 * (int64_t)group * bits + 64; }
+int64_t group_bytes(int32_t bits, int32_t group) { return mlx_panel_group_bytes(bits, group); }
 int64_t panel_bytes(const MlxQuant & q, int64_t cols) { return cols / q.group * group_bytes(q.bits, q.group); }
 
 inline __m512 widen16(const uint16_t * p, bool bf16) {
@@ -156,36 +153,9 @@ void gemm_bits(const MlxQuant & q, int64_t cols, const float * X, float * Y, int
 
 }  // namespace
 
-size_t mlx_packed_bytes_avx512(const MlxQuant & q, int64_t rows, int64_t cols) {
-    return (size_t)((rows + P - 1) / P * panel_bytes(q, cols));
-}
-
-void mlx_pack_avx512(const MlxQuant & q, int64_t rows, int64_t cols, int64_t p0, int64_t p1, void * dst) {
-    const int64_t words = cols * q.bits / 32, groups = cols / q.group, nb = q.group / 32;
-    const int64_t gb = group_bytes(q.bits, q.group), pb = panel_bytes(q, cols);
-    for (int64_t p = p0; p < p1; p++) {
-        uint8_t * out = (uint8_t *)dst + p * pb;
-        std::memset(out, 0, (size_t)pb);
-        for (int64_t i = 0; i < std::min<int64_t>(P, rows - p * P); i++) {
-            const int64_t r = p * P + i;
-            const uint32_t * row = q.q + r * words;
-            for (int64_t g = 0; g < groups; g++) {
-                uint8_t * base = out + g * gb;
-                uint16_t * sb = (uint16_t *)(base + nb * 64 * q.bits);
-                sb[i] = q.scales[r * groups + g];
-                sb[P + i] = q.biases[r * groups + g];
-                for (int64_t k = 0; k < q.group; k++) {
-                    const int64_t b = k / 32, c4 = k % 32 / 4, e = k % 4, h = c4 % q.bits, j = c4 / q.bits;
-                    base[b * 64 * q.bits + h * 64 + 4 * i + e] |= (uint8_t)(mlx_unpack(row, q.bits, g * q.group + k) << (j * q.bits));
-                }
-            }
-        }
-    }
-}
-
 void mlx_gemm_avx512(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0, int64_t r1,
                      int64_t ldy) {
-    if (!q.panels) fail(MLXB_ERR_INTERNAL, "the avx512 MLX product reads packed panels (mlx_pack_avx512)");
+    if (!q.panels) fail(MLXB_ERR_INTERNAL, "the avx512 MLX product reads packed panels (mlx_pack_panels16)");
     switch (q.bits) {
     case 2: return gemm_bits<2>(q, cols, X, Y, n_tok, r0, r1, ldy);
     case 4: return gemm_bits<4>(q, cols, X, Y, n_tok, r0, r1, ldy);
