@@ -308,19 +308,19 @@ struct ProductOperand {
 
 // Every table's MLX product against the double-precision product of the dequantized weights. A float dot of n
 // terms in a few chains is within ~n * 2^-24 * sum|w x| of the exact one; the bound below has room for 2x that.
-// The SIMD tables also round each activation to an integer with the step d_g = max|x in group| / L (two int8 limbs,
-// L = 16256), which moves s_g * q_k * x_k by at most |s_g q_k| * d_g / 2 (the bias term
-// sees float x): that worst case is added for them.
+// The SIMD tables also round each activation to an integer with the step d_g = max|x in group| / L (L = 127, one
+// int8 limb, for weights of up to 4 bits; L = 16256, two limbs, for 8 bits), which moves s_g * q_k * x_k by at most
+// |s_g q_k| * d_g / 2 (the bias term sees float x): that worst case is added for them.
 TEST_P(MlxGemmTable, FusedProductMatchesDoublePrecisionReference) {
     const Kernels * K = kernels_find(GetParam());
     if (!K) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
     const MlxProduct & P = mlx_product_for(*K);
-    const double levels = 16256;
     const bool int_activations = std::string(GetParam()) != "generic";
     for (int bits : {2, 4, 8})
         for (int group : {32, 64, 128})
             for (int64_t cols : {128, 384, 640}) {
                 if (cols % group) continue;
+                const double levels = bits <= 4 ? 127 : 16256;
                 SCOPED_TRACE(std::to_string(bits) + "-bit group " + std::to_string(group) + " cols " + std::to_string(cols));
                 const int64_t rows = 37, n_tok = 6;
                 RandomMlx W(rows, cols, bits, group, bits == 4, (uint32_t)(bits * 1000 + group + cols));
@@ -684,8 +684,12 @@ TEST(MlxModel, Stories260KAt8BitsGivesTheGreedyTextOfTheSameWeightsAsGguf) {
 
 // 4-bit (group 64) against the F32 GGUF on 160 teacher-forced tokens of the model's own story. The quantization
 // noise of 4 bits is about (range/15)/sqrt(12) per weight, ~2% of a weight's spread: through 5 layers it moves
-// log-probabilities by ~0.1 nats on average on this 64-wide model (measured: see the printed figures), so the
-// bounds are mean |diff| < 0.25 nats and max < 1.5 nats, and the 8-bit model must be ~16x closer still.
+// log-probabilities by ~0.2 nats on average on this 64-wide model. Beside it, a Q4_0 GGUF of the same weights
+// (llama.cpp's 4 bits per 32 columns, whose product rounds activations to int8 per 32): what 4 bits cost in the
+// format users compare with. Measured mean / max |diff|: Q4_0 0.180 / 1.24 on every table; MLX 4-bit 0.205 / 1.20
+// with float activations (portable table), 0.216 / 1.30-1.52 with one int8 limb per group (the SIMD tables,
+// mlx_activation_limbs). Bounds: mean < 0.25 nats and within 1.3x of Q4_0's, max (one token of 164, the most
+// rounding-sensitive statistic here) < 2 nats; the 8-bit model must be 4x closer on average still.
 TEST(MlxModel, Stories260KAt4BitsLogprobsStayWithinTheStatedTolerance) {
     MLXB_REQUIRE_SHARED(gguf, "models/stories260K.gguf");
     TempDir dir("s4");
@@ -693,7 +697,17 @@ TEST(MlxModel, Stories260KAt4BitsLogprobsStayWithinTheStatedTolerance) {
     mlxb_test::Model m4 = mlxb_test::load_model(convert_stories(gguf, dir.path, 4));
     mlxb_test::Model m8 = mlxb_test::load_model(convert_stories(gguf, dir.path, 8));
     mlxb_test::Model m0 = mlxb_test::load_model(convert_stories(gguf, dir.path, 0, StDtype::F32));
-    ASSERT_TRUE(g && m4 && m8 && m0);
+    const std::string q4_0 = dir.path + "/q4_0.gguf";
+    {
+        GgufFile f(gguf);
+        GgufWriter w;
+        copy_metadata(f, w);
+        for (const SourceTensor & t : gguf_source_tensors(f))
+            w.tensor(t.name, t.ne.size() == 2 && t.ne[0] % 32 == 0 ? TensorType::Q4_0 : TensorType::F32, t.ne, t.rows);
+        w.write_file(q4_0);
+    }
+    mlxb_test::Model mq = mlxb_test::load_model(q4_0);
+    ASSERT_TRUE(g && m4 && m8 && m0 && mq);
     std::vector<mlxb_token> toks = mlxb_test::tokenize(g.get(), "Once upon a time", MLXB_TOKENIZE_ADD_BOS);
     const std::vector<mlxb_token> story = greedy(g.get(), toks, 160);
     toks.insert(toks.end(), story.begin(), story.end());
@@ -704,14 +718,17 @@ TEST(MlxModel, Stories260KAt4BitsLogprobsStayWithinTheStatedTolerance) {
         for (size_t i = 0; i < lp.size(); i++) *mean += std::fabs(lp[i] - ref[i]), *mx = std::max(*mx, (double)std::fabs(lp[i] - ref[i]));
         *mean /= lp.size();
     };
-    double mean4, max4, mean8, max8, mean0, max0;
+    double mean4, max4, mean8, max8, mean0, max0, meanq, maxq;
     stats(m4.get(), &mean4, &max4);
     stats(m8.get(), &mean8, &max8);
     stats(m0.get(), &mean0, &max0);
+    stats(mq.get(), &meanq, &maxq);
     std::printf("|logprob - F32 GGUF| over %zu tokens: 4-bit mean %.4f max %.4f; 8-bit mean %.4f max %.4f; "
-                "F32 folder mean %.2g max %.2g\n", ref.size(), mean4, max4, mean8, max8, mean0, max0);
+                "F32 folder mean %.2g max %.2g; Q4_0 GGUF mean %.4f max %.4f\n",
+                ref.size(), mean4, max4, mean8, max8, mean0, max0, meanq, maxq);
     EXPECT_LT(mean4, 0.25);
-    EXPECT_LT(max4, 1.5);
+    EXPECT_LT(mean4, 1.3 * meanq);
+    EXPECT_LT(max4, 2.0);
     EXPECT_LT(mean8, mean4 / 4);
     // Unquantized F32: the same numbers up to the order of additions inside attention (half-split vs pairs).
     EXPECT_LT(max0, 1e-3);

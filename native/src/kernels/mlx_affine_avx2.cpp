@@ -5,17 +5,18 @@
 // table. Read as mapped (MLX's row-major rows, one row at a time, a float FMA per 8-word chunk and a scalar bias sum
 // per row) the product ran at about half of the avx2 Q4_0 speed (BENCHMARKS.md).
 //
-// Activations are those of the AVX-512 product: per group, 15-bit integers with d = max|x| / 16256 (round to nearest
-// even), held as two int8 limbs x ~ d * (128 * hi + lo), hi in [-127, 127], lo in [-64, 63]; the float sum of x per
-// group feeds the bias term (see mlx_affine_avx512.cpp for why one limb is too coarse for 8-bit weights). vpmaddubsw
-// multiplies MLX's unsigned q (a masked bit field) by 4 broadcast bytes of a limb and adds pairs into int16:
+// Activations are those of the AVX-512 product (mlx_activation_limbs, mlx_affine.h): per group, integers r with
+// d = max|x| / L (round to nearest even); for weights of up to 4 bits L = 127, one int8 limb; for 8 bits L = 16256,
+// two int8 limbs r = 128 * hi + lo, hi in [-127, 127], lo in [-64, 63]; the float sum of x per group feeds the bias
+// term. vpmaddubsw multiplies MLX's unsigned q (a masked bit field) by 4 broadcast bytes of a limb and adds pairs into
+// int16:
 //   - bits <= 4: q <= 15, so a pair is at most 2 * 15 * 127 = 3810 and the 8 vpmaddubsw of a 32-column block (16
 //     products per int16 lane) stay within 30480 < 32767: no saturation; each block's int16 sums are widened once
-//     with vpmaddwd, times 128 for the hi limb and 1 for the lo limb, into the group's int32 dot.
+//     with vpmaddwd into the group's int32 dot.
 //   - 8 bits: q up to 255 would saturate (2 * 255 * 127 > 32767), so each byte is split into its nibbles,
 //     q = 16 * qh + ql, both <= 15: four int16 sums per block (ql and qh times hi and lo), widened with the factors
 //     128, 1, 2048 and 16. Still exact.
-// So dot is the exact int32 sum_k q_k * (128 hi_k + lo_k) of the group, the same integer as the AVX-512 product's.
+// So dot is the exact int32 sum_k q_k * r_k of the group, the same integer as the AVX-512 product's.
 // Per (row, token), in group order: acc = fma(float(dot), s * d, acc); acc = fma(b, sx, acc). Neither the tile
 // shape, nor the batch, nor the row range changes an operation: batch-invariant.
 #include <immintrin.h>
@@ -67,11 +68,11 @@ inline __m256i pack_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
     return _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// One token's activations as two int8 limbs of cols each (hi at xq, lo at xq + cols), and d and the float sum of x
-// per group: x ~ d * (128 * hi + lo), d = max|x| / 16256 (the AVX-512 product's quantization; groups are multiples
-// of 32).
+// One token's activations as LIMBS int8 limbs of cols each (the first at xq, hi for two limbs, lo at xq + cols), and d
+// and the float sum of x per group, as the AVX-512 product quantizes them (groups are multiples of 32).
+template <int LIMBS>
 void quantize_token(const float * x, int64_t cols, int32_t group, int8_t * xq, float * d, float * sx) {
-    constexpr float levels = 16256.0f;
+    constexpr float levels = mlx_activation_levels(LIMBS);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t g = 0; g < cols / group; g++) {
         const float * xg = x + g * group;
@@ -89,11 +90,12 @@ void quantize_token(const float * x, int64_t cols, int32_t group, int8_t * xq, f
             __m256i hi[4], lo[4];
             for (int i = 0; i < 4; i++) {
                 const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + k + 8 * i), inv));  // nearest even
-                hi[i] = _mm256_srai_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(64)), 7);
+                hi[i] = LIMBS == 1 ? r : _mm256_srai_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(64)), 7);
                 lo[i] = _mm256_sub_epi32(r, _mm256_slli_epi32(hi[i], 7));
             }
             _mm256_storeu_si256((__m256i *)(xq + g * group + k), pack_bytes(hi[0], hi[1], hi[2], hi[3]));
-            _mm256_storeu_si256((__m256i *)(xq + cols + g * group + k), pack_bytes(lo[0], lo[1], lo[2], lo[3]));
+            if constexpr (LIMBS == 2)
+                _mm256_storeu_si256((__m256i *)(xq + cols + g * group + k), pack_bytes(lo[0], lo[1], lo[2], lo[3]));
         }
     }
 }
@@ -104,15 +106,17 @@ inline __m256i lanes_below(int64_t n) {
     return _mm256_loadu_si256((const __m256i *)(table + 8 - std::clamp<int64_t>(n, 0, 8)));
 }
 
-// One panel's NH halves (from half h0) x NT tokens over all groups; token t's limb l at XQ + (2 * t + l) * cols.
-// NA int16 sums per (half, token): (q, hi) and (q, lo); for 8 bits (ql, hi), (ql, lo), (qh, hi), (qh, lo).
+// One panel's NH halves (from half h0) x NT tokens over all groups; token t's limb l at XQ + (LIMBS * t + l) * cols.
+// NA int16 sums per (half, token): (q, x) for one limb; for 8 bits (ql, hi), (ql, lo), (qh, hi), (qh, lo).
 template <int BITS, int NH, int NT>
 void tile(const MlxQuant & q, const uint8_t * W, int h0, int64_t cols, const int8_t * XQ, const float * D,
           const float * SX, float * Y, int64_t ldy, int64_t nrows) {
-    constexpr int NF = BITS == 8 ? 1 : 8 / BITS, NA = BITS == 8 ? 4 : 2;
+    constexpr int LIMBS = mlx_activation_limbs(BITS);
+    static_assert(LIMBS == (BITS == 8 ? 2 : 1), "the int16 sums below are laid out for these limbs");
+    constexpr int NF = BITS == 8 ? 1 : 8 / BITS, NA = BITS == 8 ? 4 : 1;
     const int64_t groups = cols / q.group, nb = q.group / 32, gb = mlx_panel_group_bytes(BITS, q.group);
     const __m256i mask = _mm256_set1_epi8((char)(BITS == 8 ? 0x0f : (1 << BITS) - 1));
-    const __m256i factor[4] = {_mm256_set1_epi16(128), _mm256_set1_epi16(1), _mm256_set1_epi16(2048), _mm256_set1_epi16(16)};
+    const __m256i factor[4] = {_mm256_set1_epi16(NA == 1 ? 1 : 128), _mm256_set1_epi16(1), _mm256_set1_epi16(2048), _mm256_set1_epi16(16)};
     __m256 acc[NH][NT];
     for (int h = 0; h < NH; h++)
         for (int t = 0; t < NT; t++) acc[h][t] = _mm256_setzero_ps();
@@ -136,14 +140,17 @@ void tile(const MlxQuant & q, const uint8_t * W, int h0, int64_t cols, const int
                 for (int j = 0; j < NF; j++) {
                     const int64_t col = col0 + 4 * (j * BITS + v);
                     __m256i xh[NT], xl[NT];
-                    for (int t = 0; t < NT; t++) xh[t] = bcast4(XQ + 2 * t * cols + col), xl[t] = bcast4(XQ + (2 * t + 1) * cols + col);
+                    for (int t = 0; t < NT; t++) {
+                        xh[t] = bcast4(XQ + LIMBS * t * cols + col);
+                        if constexpr (LIMBS == 2) xl[t] = bcast4(XQ + (2 * t + 1) * cols + col);
+                    }
                     for (int h = 0; h < NH; h++) {
                         const __m256i w = _mm256_and_si256(j ? _mm256_srli_epi16(wv[h], j * BITS) : wv[h], mask);
-                        const __m256i wh = BITS == 8 ? _mm256_and_si256(_mm256_srli_epi16(wv[h], 4), mask) : w;
                         for (int t = 0; t < NT; t++) {
                             a[h][t][0] = _mm256_add_epi16(a[h][t][0], _mm256_maddubs_epi16(w, xh[t]));
-                            a[h][t][1] = _mm256_add_epi16(a[h][t][1], _mm256_maddubs_epi16(w, xl[t]));
                             if constexpr (NA == 4) {
+                                const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(wv[h], 4), mask);
+                                a[h][t][1] = _mm256_add_epi16(a[h][t][1], _mm256_maddubs_epi16(w, xl[t]));
                                 a[h][t][2] = _mm256_add_epi16(a[h][t][2], _mm256_maddubs_epi16(wh, xh[t]));
                                 a[h][t][3] = _mm256_add_epi16(a[h][t][3], _mm256_maddubs_epi16(wh, xl[t]));
                             }
@@ -183,14 +190,15 @@ void tile_dispatch(int nt, const MlxQuant & q, const uint8_t * W, int h0, int64_
 
 template <int BITS>
 void gemm_bits(const MlxQuant & q, int64_t cols, const float * X, float * Y, int64_t n_tok, int64_t r0, int64_t r1, int64_t ldy) {
+    constexpr int LIMBS = mlx_activation_limbs(BITS);
     const int64_t groups = cols / q.group, pstride = panel_bytes(q, cols);
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<float> d, sx;
-    xq.resize((size_t)(n_tok * 2 * cols));
+    xq.resize((size_t)(n_tok * LIMBS * cols));
     d.resize((size_t)(n_tok * groups));
     sx.resize((size_t)(n_tok * groups));
     for (int64_t t = 0; t < n_tok; t++)
-        quantize_token(X + t * cols, cols, q.group, xq.data() + t * 2 * cols, d.data() + t * groups, sx.data() + t * groups);
+        quantize_token<LIMBS>(X + t * cols, cols, q.group, xq.data() + t * LIMBS * cols, d.data() + t * groups, sx.data() + t * groups);
     const uint8_t * W = (const uint8_t *)q.panels;
     const int64_t p0 = r0 / P, p1 = (r1 + P - 1) / P;
     // One token: both halves of a panel at once (one stream). Several: one half at a time against NT tokens, so
@@ -205,7 +213,7 @@ void gemm_bits(const MlxQuant & q, int64_t cols, const float * X, float * Y, int
         }
         for (int h = 0; h < 2 && 8 * h < nrows; h++)
             for (int64_t t = 0; t < n_tok; t += NT)
-                tile_dispatch<BITS, 1, NT>((int)std::min<int64_t>(NT, n_tok - t), q, wp, h, cols, xq.data() + t * 2 * cols,
+                tile_dispatch<BITS, 1, NT>((int)std::min<int64_t>(NT, n_tok - t), q, wp, h, cols, xq.data() + t * LIMBS * cols,
                                            d.data() + t * groups, sx.data() + t * groups, Y + t * ldy + p * P, ldy, nrows);
     }
 }
