@@ -26,7 +26,7 @@ nice_cmd=(nice -n -20)
 status=0
 "${nice_cmd[@]}" dotnet run -c Release "$repo/eng/bench/eval-prefix-sharing.cs" -- \
   --server "$repo/artifacts/bin/MlxBench.Server/release/MlxBench.Server.dll" --engine-library "$native/libmlxbench.so" \
-  --model-file "$shared/models/stories260K.gguf" --model stories260K --threads 1 \
+  --model-file "$shared/models/stories260K.gguf" --model stories260K --threads 1 --logs "$repo/artifacts/bench-eval" \
   --data "$shared/tasks/mosaicml__llm-foundry__arc_easy_test.jsonl" "$@" || status=$?
 dotnet build-server shutdown >/dev/null 2>&1 || true
 exit $status

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using MlxBench.Core.Cells;
+using MlxBench.Core.Endpoints;
 using MlxBench.Server.Engine;
 
 namespace MlxBench.ServerBench;
@@ -22,7 +22,7 @@ namespace MlxBench.ServerBench;
 /// </summary>
 internal static class Program
 {
-    private static int Main(string[] args)
+    private static async Task<int> Main(string[] args)
     {
         Dictionary<string, string> o = ParseArgs(args);
         string repo = FindRepo();
@@ -53,8 +53,8 @@ internal static class Program
 
         EngineLibrary.Configure(engine);
         Console.WriteLine($"engine: {EngineLibrary.Verify()}");
-        using ServerProcess srv = ServerProcess.Start(server, model, engine, threads, Math.Max(streams, 1));
-        using var http = new HttpClient { BaseAddress = new Uri(srv.BaseUrl), Timeout = TimeSpan.FromMinutes(10) };
+        await using RunningEndpoint srv = await StartServerAsync(repo, server, model, engine, threads, Math.Max(streams, 1));
+        using var http = new HttpClient { BaseAddress = new Uri(new Uri(srv.BaseUrl), "/"), Timeout = TimeSpan.FromMinutes(10) };
 
         // Warm-up, then the four measurements interleaved round by round, so the engine's figures and the server's
         // see the same machine (other load on a shared machine drifts over minutes).
@@ -77,15 +77,15 @@ internal static class Program
         // absolute figures drift between rounds, a round's ratio much less.
         var singleRatios = new List<double>();
         var scaleRatios = new List<double>();
-        var steal = RunProbe.Take(http, srv.Pid);
+        var steal = RunProbe.Take(http, srv.ProcessId);
         for (int r = 0; r < repeats; r++)
         {
             tgs.Add(baseline());
             singles.Add(StreamRun(http, "Once upon a time", tokens).GetAwaiter().GetResult());
             tgBatcheds.Add(EngineTg(model, threads, tokens, streams));
-            RunProbe before = RunProbe.Take(http, srv.Pid);
+            RunProbe before = RunProbe.Take(http, srv.ProcessId);
             aggregates.Add(ConcurrentRun(http, streams, tokens).GetAwaiter().GetResult());
-            Console.WriteLine($"round {r + 1}: {streams} streams: {RunProbe.Take(http, srv.Pid).Since(before)}");
+            Console.WriteLine($"round {r + 1}: {streams} streams: {RunProbe.Take(http, srv.ProcessId).Since(before)}");
             singleRatios.Add(singles[^1].DecodeRate / tgs[^1]);
             scaleRatios.Add(aggregates[^1] / singles[^1].OutputRate);
             Console.WriteLine($"round {r + 1}: tg {tgs[^1]:0.0}, 1 stream {singles[^1].DecodeRate:0.0} (output {singles[^1].OutputRate:0.0}), engine x{streams} {tgBatcheds[^1]:0.0}, {streams} streams {aggregates[^1]:0.0} tok/s; ratios {singleRatios[^1]:0.000} and {scaleRatios[^1]:0.00}x");
@@ -101,7 +101,7 @@ internal static class Program
         Console.WriteLine($"http      {streams} streams aggregate output throughput (wall)     {aggregate,9:0.0} tok/s  ({aggregate / tgBatched:0.00} of the engine's {streams}-sequence rate)");
         Dictionary<string, double> metrics = Metrics(http);
         Console.WriteLine($"server    decode steps {metrics.GetValueOrDefault("mlxbench_decode_steps_total")}, most sequences in one step {metrics.GetValueOrDefault("mlxbench_batch_sequences_max")}");
-        Console.WriteLine($"machine   CPU steal during the rounds: {RunProbe.Take(http, srv.Pid).StealTicks - steal.StealTicks} ticks of 10 ms");
+        Console.WriteLine($"machine   CPU steal during the rounds: {RunProbe.Take(http, srv.ProcessId).StealTicks - steal.StealTicks} ticks of 10 ms");
 
         double singleRatio = Median(singleRatios), scaleRatio = Median(scaleRatios);
         bool okSingle = singleRatio >= 0.90, okScale = scaleRatio >= 3.0;
@@ -281,57 +281,28 @@ internal static class Program
         throw new InvalidOperationException("run from the repository's artifacts");
     }
 
-    /// <summary>The server as users run it: its own process, on a free loopback port.</summary>
-    private sealed class ServerProcess : IDisposable
+    /// <summary>The server as a <c>.benchproj</c>'s <c>Server="native"</c> endpoint starts it (the SDK's own launcher:
+    /// free loopback port, readiness probe, log file, stopped with its tree on dispose).</summary>
+    private static async Task<RunningEndpoint> StartServerAsync(string repo, string server, string model, string engine, int threads, int parallel)
     {
-        private readonly Process _process;
-
-        private ServerProcess(Process process, string baseUrl)
+        var launcher = new EndpointLauncher(new EndpointLaunchSettings
         {
-            _process = process;
-            BaseUrl = baseUrl;
-        }
-
-        public string BaseUrl { get; }
-        public int Pid => _process.Id;
-
-        public static ServerProcess Start(string server, string model, string engine, int threads, int parallel)
+            ProjectDirectory = repo,
+            LogDirectory = Path.Combine(repo, "artifacts", "bench", "logs"),
+            ServerPath = server,
+            EngineLibrary = engine,
+        });
+        var metadata = new SortedDictionary<string, string>
         {
-            int port;
-            using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; l.Stop(); }
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string a in (string[])["exec", server, "--model", model, "--port", port.ToString(CultureInfo.InvariantCulture), "--engine-library", engine,
-                         "--threads", threads.ToString(CultureInfo.InvariantCulture), "--parallel", parallel.ToString(CultureInfo.InvariantCulture),
-                         "--ctx-size", "1024", "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture)])
-                start.ArgumentList.Add(a);
-            Process process = Process.Start(start)!;
-            process.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("ready:", StringComparison.Ordinal)) Console.WriteLine("server    " + line.Trim()); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine("server    " + line); };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var result = new ServerProcess(process, $"http://127.0.0.1:{port}/");
-            using var probe = new HttpClient();
-            for (var deadline = DateTime.UtcNow.AddSeconds(120); DateTime.UtcNow < deadline; Thread.Sleep(100))
-            {
-                if (process.HasExited) throw new InvalidOperationException($"the server exited with code {process.ExitCode}");
-                try
-                {
-                    if (probe.GetAsync(result.BaseUrl + "health").GetAwaiter().GetResult().IsSuccessStatusCode) return result;
-                }
-                catch (HttpRequestException)
-                {
-                    // not listening yet
-                }
-            }
-            result.Dispose();
-            throw new TimeoutException("the server did not become ready within 120 s");
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-            _process.Dispose();
-        }
+            ["Threads"] = threads.ToString(CultureInfo.InvariantCulture),
+            ["Parallel"] = parallel.ToString(CultureInfo.InvariantCulture),
+            ["ContextSize"] = "1024",
+        };
+        string name = Path.GetFileNameWithoutExtension(model);
+        RunningEndpoint running = await launcher.StartAsync(new EndpointSpec("bench", "", metadata) { Server = "native" },
+            new ModelSpec(name, name, null, null, model, "bench", []), CancellationToken.None);
+        string? ready = File.ReadLines(running.LogPath).FirstOrDefault(l => l.Contains("ready:", StringComparison.Ordinal));
+        Console.WriteLine($"server    {ready?.Trim()} (log: {running.LogPath})");
+        return running;
     }
 }

@@ -20,12 +20,14 @@
 //   eng/bench-eval.sh [--threads 1]     # builds and starts MlxBench.Server itself (stories260K), then runs this
 //   dotnet run eng/bench/eval-prefix-sharing.cs -- --base-url http://127.0.0.1:8080/v1 --model stories260K \
 //       --data ../shared/tasks/mosaicml__llm-foundry__arc_easy_test.jsonl [--limit 500] [--concurrency 4] [--rounds 5]
-//   ... or --server MlxBench.Server.dll --model-file model.gguf [--engine-library libmlxbench.so] [--threads 1]
-//       [--parallel 4] instead of --base-url: the server is started on a free port and stopped at the end.
+//   ... or --server MlxBench.Server.dll --model-file model.gguf --engine-library libmlxbench.so [--threads 1]
+//       [--parallel 4] [--logs DIR] instead of --base-url: the server is started as a Server="native" endpoint (the
+//       SDK's launcher) on a free port and stopped at the end.
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using MlxBench.Core.Cells;
 using MlxBench.Core.Endpoints;
 using MlxBench.Harness.Eval.Client;
 using MlxBench.Harness.Eval.Data;
@@ -37,9 +39,9 @@ var o = new Dictionary<string, string>(StringComparer.Ordinal)
     ["--limit"] = "500", ["--concurrency"] = "4", ["--model"] = "model", ["--rounds"] = "5", ["--warmup"] = "2", ["--target"] = "2",
 };
 for (int i = 0; i + 1 < args.Length; i += 2) o[args[i]] = args[i + 1];
-if (!(o.ContainsKey("--base-url") || o.ContainsKey("--server") && o.ContainsKey("--model-file")) || !o.ContainsKey("--data"))
+if (!(o.ContainsKey("--base-url") || o.ContainsKey("--server") && o.ContainsKey("--model-file") && o.ContainsKey("--engine-library")) || !o.ContainsKey("--data"))
 {
-    Console.Error.WriteLine("usage: eval-prefix-sharing.cs (--base-url http://host:port/v1 | --server MlxBench.Server.dll --model-file m.gguf [--engine-library lib] [--threads N] [--parallel N])");
+    Console.Error.WriteLine("usage: eval-prefix-sharing.cs (--base-url http://host:port/v1 | --server MlxBench.Server.dll --model-file m.gguf --engine-library lib [--threads N] [--parallel N] [--logs DIR])");
     Console.Error.WriteLine("                              --data arc_easy.jsonl [--model NAME] [--limit 500] [--concurrency 4] [--rounds 5] [--warmup 2] [--target 2]");
     return 2;
 }
@@ -47,9 +49,32 @@ int Int(string name) => int.Parse(o[name], CultureInfo.InvariantCulture);
 int limit = Int("--limit"), concurrency = Int("--concurrency"), rounds = Int("--rounds"), warmups = Int("--warmup");
 double target = double.Parse(o["--target"], CultureInfo.InvariantCulture);
 
-using ServerProcess? server = o.TryGetValue("--server", out string? serverDll) ? ServerProcess.Start(serverDll, o) : null;
+await using RunningEndpoint? server = o.TryGetValue("--server", out string? serverDll) ? await StartServerAsync(serverDll) : null;
 string baseUrl = server?.BaseUrl ?? o["--base-url"];
 return await RunAsync();
+
+// The server as a .benchproj's Server="native" endpoint starts it (the SDK's own launcher: free loopback port,
+// readiness probe, its log in --logs, stopped with its tree on dispose).
+async Task<RunningEndpoint> StartServerAsync(string dll)
+{
+    var launcher = new EndpointLauncher(new EndpointLaunchSettings
+    {
+        ProjectDirectory = Environment.CurrentDirectory,
+        LogDirectory = Path.GetFullPath(o.GetValueOrDefault("--logs") ?? Path.Combine(Path.GetTempPath(), "mlxbench-eval-bench")),
+        ServerPath = dll,
+        EngineLibrary = o.GetValueOrDefault("--engine-library"),
+    });
+    var metadata = new SortedDictionary<string, string>
+    {
+        ["Threads"] = o.GetValueOrDefault("--threads") ?? "1",
+        ["Parallel"] = o.GetValueOrDefault("--parallel") ?? "4",
+    };
+    RunningEndpoint running = await launcher.StartAsync(new EndpointSpec("bench", "", metadata) { Server = "native" },
+        new ModelSpec(o["--model"], o["--model"], null, null, Path.GetFullPath(o["--model-file"]), "bench", []), CancellationToken.None);
+    string? ready = File.ReadLines(running.LogPath).FirstOrDefault(l => l.Contains("ready:", StringComparison.Ordinal));
+    Console.WriteLine($"server    {ready?.Trim()} (log: {running.LogPath})");
+    return running;
+}
 
 async Task<int> RunAsync()
 {
@@ -253,58 +278,3 @@ internal sealed unsafe class EngineScorer : IDisposable
 
 internal sealed record Run(double Seconds, int Requests, string Tokens, Dictionary<(int, int), LoglikelihoodResponse> Lls);
 
-/// <summary>MlxBench.Server in its own process on a free loopback port, stopped (with its tree) on dispose.</summary>
-internal sealed class ServerProcess : IDisposable
-{
-    private readonly Process _process;
-
-    private ServerProcess(Process process, string baseUrl)
-    {
-        _process = process;
-        BaseUrl = baseUrl;
-    }
-
-    public string BaseUrl { get; }
-
-    public static ServerProcess Start(string dll, IReadOnlyDictionary<string, string> o)
-    {
-        int port = FreePort.Next();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        var arguments = new List<string>
-        {
-            "exec", dll, "--model", Path.GetFullPath(o["--model-file"]), "--served-model-name", o["--model"], "--port", port.ToString(CultureInfo.InvariantCulture),
-            "--threads", o.GetValueOrDefault("--threads") ?? "1", "--parallel", o.GetValueOrDefault("--parallel") ?? "4",
-            "--parent-pid", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
-        };
-        if (o.TryGetValue("--engine-library", out string? engine)) arguments.AddRange(["--engine-library", Path.GetFullPath(engine)]);
-        foreach (string a in arguments) start.ArgumentList.Add(a);
-        Process process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("ready:", StringComparison.Ordinal)) Console.WriteLine("server    " + line.Trim()); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine("server    " + line); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var result = new ServerProcess(process, $"http://127.0.0.1:{port}/v1");
-        using var probe = new HttpClient();
-        for (var deadline = DateTime.UtcNow.AddSeconds(120); DateTime.UtcNow < deadline; Thread.Sleep(100))
-        {
-            if (process.HasExited) throw new InvalidOperationException($"the server exited with code {process.ExitCode}");
-            try
-            {
-                if (probe.GetAsync($"http://127.0.0.1:{port}/health").GetAwaiter().GetResult().IsSuccessStatusCode) return result;
-            }
-            catch (HttpRequestException)
-            {
-                // not listening yet
-            }
-        }
-        result.Dispose();
-        throw new TimeoutException("the server did not become ready within 120 s");
-    }
-
-    public void Dispose()
-    {
-        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        _process.WaitForExit();
-        _process.Dispose();
-    }
-}
