@@ -137,8 +137,7 @@ public sealed partial class HfModelCache
     {
         string endpoint = (Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
         string url = $"{endpoint}/api/models/{repoId}/revision/{Uri.EscapeDataString(revision)}";
-        using var client = new HttpClient(_handler ?? new SocketsHttpHandler(), disposeHandler: _handler is null) { Timeout = TimeSpan.FromMinutes(1) };
-        client.DefaultRequestHeaders.UserAgent.ParseAdd("mlxbench/1");
+        using HttpClient client = NewClient(TimeSpan.FromMinutes(1), followRedirects: true);
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         if (Token() is { } token) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         HttpResponseMessage response;
@@ -178,11 +177,7 @@ public sealed partial class HfModelCache
     {
         string endpoint = (Env("HF_ENDPOINT") ?? "https://huggingface.co").TrimEnd('/');
         string url = $"{endpoint}/{repoId}/resolve/{Uri.EscapeDataString(revision)}/{string.Join('/', file.Split('/').Select(Uri.EscapeDataString))}";
-        using var client = new HttpClient(_handler ?? new SocketsHttpHandler { AllowAutoRedirect = false }, disposeHandler: _handler is null)
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
-        client.DefaultRequestHeaders.UserAgent.ParseAdd("mlxbench/1");
+        using HttpClient client = NewClient(Timeout.InfiniteTimeSpan, followRedirects: false);
 
         using var first = new HttpRequestMessage(HttpMethod.Get, url);
         if (Token() is { } token) first.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -226,6 +221,15 @@ public sealed partial class HfModelCache
             if (!IsCommit(revision)) AtomicWrite(Path.Combine(repo, "refs", revision), commit);
             return snapshot;
         }
+    }
+
+    /// <summary>A client for one call (the Hub is asked a few times per build at most), over the test's handler when one
+    /// was given.</summary>
+    private HttpClient NewClient(TimeSpan timeout, bool followRedirects)
+    {
+        var client = new HttpClient(_handler ?? new SocketsHttpHandler { AllowAutoRedirect = followRedirects }, disposeHandler: _handler is null) { Timeout = timeout };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd("mlxbench/1");
+        return client;
     }
 
     /// <summary>huggingface_hub's relative symlink; a copy where links are not allowed (Windows without privileges).</summary>
