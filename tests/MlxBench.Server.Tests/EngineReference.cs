@@ -14,7 +14,7 @@ internal static unsafe class EngineReference
     public static Position[] Score(EngineModel model, int[] prompt)
     {
         MlxbContextParams parameters = NativeMethods.ContextDefaultParams();
-        parameters.NCtx = 512;
+        parameters.NCtx = Math.Max(512, prompt.Length);
         parameters.NBatch = Math.Max(prompt.Length, 1);
         parameters.NThreads = 1;
         nint ctx;

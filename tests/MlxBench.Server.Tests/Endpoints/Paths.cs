@@ -10,6 +10,7 @@ internal static class Paths
 
     public static string ServerDll => Require(Metadata("MlxBenchServerPath"));
     public static string TasksAssembly => Require(Metadata("MlxBenchTasksAssembly"));
+    public static string CliDll => Require(Metadata("MlxBenchCliPath"));
 
     private static string Require(string path)
     {
