@@ -7,6 +7,9 @@
 # The baseline is `mlxbench-engine bench` tg128 when the CLI exists, else the same loop through the C API in process.
 # Usage: eng/bench-server.sh [--threads N] [--streams 8] [--tokens 128] [--repeats 3] [--model file.gguf]
 # Prints one line per figure and the two ratios with PASS/FAIL; exits 1 if a target is missed.
+# --threads defaults to every CPU. The client (8 SSE readers) and Kestrel run on the same machine and take CPU time
+# from the compute threads, which wait for each other at every product: on a 2-CPU machine `--threads 1` leaves them
+# a core, and is how issue 4's figures were taken (docs/notes.md has both settings' figures).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
