@@ -28,72 +28,17 @@ public sealed class ManagedEndpointSdkTests
         JSON
         """;
 
-    private static string Project(TempDirectory dir, string command, string? engineLibrary) => $"""
-        <Project>
-          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.props" />
-          <PropertyGroup>
-            <MlxBenchTasksAssembly>{Paths.TasksAssembly}</MlxBenchTasksAssembly>
-            <MlxBenchServerPath>{Paths.ServerDll}</MlxBenchServerPath>
-            <MlxBenchEngineLibrary>{engineLibrary}</MlxBenchEngineLibrary>
-            <BenchGitSha>0123456789abcdef0123456789abcdef01234567</BenchGitSha>
-          </PropertyGroup>
-          <ItemGroup>
+    private static string Project(string command, string? engineLibrary) => SourceSdk.Project($"""
             <BenchEndpoint Include="engine" Server="native" Parallel="2" ContextSize="512" Threads="1" />
             <BenchModel Include="karpathy/tinyllamas" File="{TestServer.Stories260K}" Endpoint="engine" />
             <BenchSuite Include="throughput" Harness="command" Command="{command}" Timeout="120" />
-          </ItemGroup>
-          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.targets" />
-        </Project>
-        """;
+        """, engineLibrary);
 
     private static (int ExitCode, string Output) Bench(string project, IReadOnlyDictionary<string, string>? environment = null) =>
-        Bench(project, whileRunning: null, environment);
+        SourceSdk.Bench(project, whileRunning: null, environment);
 
-    /// <summary>Runs Bench; <paramref name="whileRunning"/> gets the build's process once the endpoint is ready.</summary>
-    private static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(project)!,
-        };
-        foreach (string a in (string[])["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"]) start.ArgumentList.Add(a);
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (whileRunning is not null)
-        {
-            string endpoints = Path.Combine(Path.GetDirectoryName(project)!, "obj", "bench", "endpoints");
-            var deadline = DateTime.UtcNow.AddMinutes(2);
-            string? log = null;
-            while (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                log = Directory.Exists(endpoints) ? Directory.GetFiles(endpoints, "*.log").SingleOrDefault() : null;
-                if (log is not null && ReadShared(log).Contains("# ready at", StringComparison.Ordinal)) break;
-                Thread.Sleep(100);
-            }
-            Assert.IsNotNull(log, "the endpoint never started");
-            Thread.Sleep(500);   // let the suite start against it
-            whileRunning(process, log);
-        }
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("dotnet build -t:Bench did not finish within 5 minutes:\n" + stdout.Result);
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
-
-    private static string ReadShared(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        return new StreamReader(stream).ReadToEnd();
-    }
+    private static (int ExitCode, string Output) Bench(string project, Action<Process, string> whileRunning) =>
+        SourceSdk.Bench(project, whileRunning);
 
     private static string EndpointLog(TempDirectory dir) =>
         Directory.GetFiles(dir.Combine("obj", "bench", "endpoints"), "*.log").Single();
@@ -111,7 +56,7 @@ public sealed class ManagedEndpointSdkTests
     {
         using var dir = new TempDirectory("mlxb-sdk");
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", TestServer.EngineLibrary));
+        string project = dir.Write("models.benchproj", Project("sh suite.sh", TestServer.EngineLibrary));
 
         (int exit, string output) = Bench(project);
 
@@ -147,7 +92,7 @@ public sealed class ManagedEndpointSdkTests
         Convert(Path.Combine(repo, "snapshots", commit), "8");
         dir.Write(Path.Combine("hf", "models--mlx-community--stories260K-8bit", "refs", "main"), commit);
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", TestServer.EngineLibrary)
+        string project = dir.Write("models.benchproj", Project("sh suite.sh", TestServer.EngineLibrary)
             .Replace($"""<BenchModel Include="karpathy/tinyllamas" File="{TestServer.Stories260K}" Endpoint="engine" />""", """
                 <BenchModel Include="local/stories-4bit" File="models/stories-4bit" Endpoint="engine" />
                 <BenchModel Include="mlx-community/stories260K-8bit" Endpoint="engine" />
@@ -177,7 +122,7 @@ public sealed class ManagedEndpointSdkTests
     {
         using var dir = new TempDirectory("mlxb-sdk");
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; exit 3", TestServer.EngineLibrary));
+        string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; exit 3", TestServer.EngineLibrary));
 
         (int exit, string output) = Bench(project);
 
@@ -194,7 +139,7 @@ public sealed class ManagedEndpointSdkTests
     {
         using var dir = new TempDirectory("mlxb-sdk");
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; sleep 120", TestServer.EngineLibrary));
+        string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; sleep 120", TestServer.EngineLibrary));
         int serverPid = 0;
 
         (int exit, string output) = Bench(project, (build, log) =>
@@ -213,7 +158,7 @@ public sealed class ManagedEndpointSdkTests
     {
         using var dir = new TempDirectory("mlxb-sdk");
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh &amp;&amp; sleep 20", TestServer.EngineLibrary));
+        string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; sleep 20", TestServer.EngineLibrary));
         int serverPid = 0;
 
         Bench(project, (build, log) =>
@@ -245,7 +190,7 @@ public sealed class ManagedEndpointSdkTests
     {
         using var dir = new TempDirectory("mlxb-sdk");
         dir.Write("suite.sh", SuiteScript);
-        string project = dir.Write("models.benchproj", Project(dir, "sh suite.sh", engineLibrary: dir.Combine("no-such", "libmlxbench.so")));
+        string project = dir.Write("models.benchproj", Project("sh suite.sh", engineLibrary: dir.Combine("no-such", "libmlxbench.so")));
 
         (int exit, string output) = Bench(project);
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using MlxBench.Server.Engine;
@@ -18,45 +17,14 @@ public sealed class ManagedEvalSdkTests
 {
     private static string Task(string file) => SharedData.RequireShared("tasks", file);
 
-    private static string Project() => $"""
-        <Project>
-          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.props" />
-          <PropertyGroup>
-            <MlxBenchTasksAssembly>{Paths.TasksAssembly}</MlxBenchTasksAssembly>
-            <MlxBenchCliPath>{Paths.CliDll}</MlxBenchCliPath>
-            <MlxBenchServerPath>{Paths.ServerDll}</MlxBenchServerPath>
-            <MlxBenchEngineLibrary>{TestServer.EngineLibrary}</MlxBenchEngineLibrary>
-            <BenchGitSha>0123456789abcdef0123456789abcdef01234567</BenchGitSha>
-          </PropertyGroup>
-          <ItemGroup>
+    private static string Project() => SourceSdk.Project($"""
             <BenchEndpoint Include="engine" Server="native" Parallel="4" Threads="1" />
             <BenchModel Include="karpathy/tinyllamas" File="{TestServer.Stories260K}" Endpoint="engine" />
             <BenchSuite Include="knowledge" Harness="eval" Tasks="arc_easy;piqa;lambada_openai" Limit="200"
                         Data="arc_easy={Task("mosaicml__llm-foundry__arc_easy_test.jsonl")};piqa={Task("mosaicml__llm-foundry__piqa_validation.jsonl")};lambada_openai={Task("mosaicml__llm-foundry__lambada_openai_test.jsonl")}" />
             <BenchSuite Include="reasoning" Harness="eval" Tasks="gsm8k" Limit="20" Data="{Task("openai__grade-school-math__gsm8k_test.jsonl")}"
                         FewshotData="{Task("openai__grade-school-math__gsm8k_train_subset_fewshot.jsonl")}" FewshotPoolSize="7473" />
-          </ItemGroup>
-          <Import Project="{Path.Combine(SharedData.RepoRoot, "Sdk")}/Sdk.targets" />
-        </Project>
-        """;
-
-    private static (int ExitCode, string Output) Bench(string project)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(project)! };
-        foreach (string a in (string[])["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"]) start.ArgumentList.Add(a);
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("dotnet build -t:Bench did not finish within 10 minutes:\n" + stdout.Result);
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
+        """, TestServer.EngineLibrary);
 
     /// <summary>The suite's lm-eval-shaped results file and the sample lines of each task.</summary>
     private static (JsonNode Results, Dictionary<string, JsonObject[]> Samples) Outputs(string directory, string suite)
@@ -103,7 +71,7 @@ public sealed class ManagedEvalSdkTests
         using var dir = new TempDirectory("mlxb-eval");
         string project = dir.Write("models.benchproj", Project());
 
-        (int exit, string output) = Bench(project);
+        (int exit, string output) = SourceSdk.Bench(project, timeoutMinutes: 10);
 
         Assert.AreEqual(0, exit, output);
         StringAssert.Contains(output, "knowledge/karpathy/tinyllamas: ran");
