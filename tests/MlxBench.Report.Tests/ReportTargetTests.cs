@@ -112,5 +112,5 @@ public sealed class ReportTargetTests
     }
 
     private static Task<(int Exit, string Output)> BuildAsync(string projectFile, string[] args, Dictionary<string, string?> environment) =>
-        DotnetBuild.RunAsync(projectFile, args, environment);
+        Dotnet.BuildAsync(projectFile, args, environment);
 }

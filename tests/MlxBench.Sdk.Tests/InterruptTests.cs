@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security;
+using MlxBench.Testing;
 
 namespace MlxBench.Sdk.Tests;
 

@@ -95,7 +95,7 @@ public sealed class PublishThroughMsBuildTests
 
     private async Task<(int Exit, string Output)> BuildAsync(string projectFile, string[] args, Dictionary<string, string?> environment)
     {
-        (int exit, string output) = await DotnetBuild.RunAsync(projectFile, args, environment);
+        (int exit, string output) = await Dotnet.BuildAsync(projectFile, args, environment);
         _transcript.AppendLine(output);
         return (exit, output);
     }

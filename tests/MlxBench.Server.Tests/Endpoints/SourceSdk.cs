@@ -31,18 +31,8 @@ internal static class SourceSdk
     public static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning = null,
         IReadOnlyDictionary<string, string>? environment = null, int timeoutMinutes = 5)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(project)!,
-        };
-        foreach (string a in (string[])["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"]) start.ArgumentList.Add(a);
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach ((string name, string value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
-        using Process process = Process.Start(start)!;
+        using Process process = Dotnet.Start(Path.GetDirectoryName(project)!, ["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"],
+            environment?.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         if (whileRunning is not null)
