@@ -648,9 +648,9 @@ std::vector<SourceTensor> as_mlx_weights(const std::vector<SourceTensor> & src, 
 // The same 8-bit model in both forms: the folder's weights dequantized exactly as MLX defines it and written as an F32
 // GGUF (float tensors rounded to the folder's float16). The MLX folder's greedy text equals that GGUF's for all 200
 // tokens, and the log-probabilities along it differ only by the fused products' activation rounding and their order of
-// additions. Measured max |diff|: 6e-6 on the portable table (float activations), 1e-3 on AVX2 (int16 per group) and
-// 2e-3 on AVX-512 (15 bits as two int8 limbs): each step rounds x to 2^-15 of its group's largest |x| (MLX's own float16
-// activations round to 2^-11 of each value). Bound 5e-3, an order of magnitude under the previous test's 0.071 near-tie.
+// additions. Measured max |diff|: 6e-6 on the portable table (float activations), 2.8e-3 on AVX2 and 2e-3 on AVX-512
+// (15 bits as two int8 limbs on both; the tables' other products differ): each step rounds x to 2^-15 of its group's
+// largest |x| (MLX's own float16 activations round to 2^-11 of each value). Bound 5e-3, an order of magnitude under the previous test's 0.071 near-tie.
 // So where the 8-bit text leaves the F32 original's, the rounding of the weights chose, not the engine.
 TEST(MlxModel, Stories260KAt8BitsGivesTheGreedyTextOfTheSameWeightsAsGguf) {
     MLXB_REQUIRE_SHARED(gguf, "models/stories260K.gguf");
