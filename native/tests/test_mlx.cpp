@@ -618,6 +618,18 @@ void copy_metadata(const GgufFile & f, GgufWriter & w) {
     }
 }
 
+// The GGUF `gguf` written again to `out`: its metadata, and the tensors `tensors` makes of its own, each stored as
+// `type` says. Rows are produced while writing, so the source stays open until then.
+void rewrite_gguf(const std::string & gguf, const std::string & out,
+                  const std::function<std::vector<SourceTensor>(const GgufFile &)> & tensors,
+                  const std::function<TensorType(const SourceTensor &)> & type) {
+    GgufFile f(gguf);
+    GgufWriter w;
+    copy_metadata(f, w);
+    for (const SourceTensor & t : tensors(f)) w.tensor(t.name, type(t), t.ne, t.rows);
+    w.write_file(out);
+}
+
 // The weights an MLX folder converted from `src` with o holds, as float rows of the GGUF's own tensors: each matrix
 // the converter quantizes goes through mlx_quantize_row and back (w = s * q + b, as MLX dequantizes), every other
 // tensor through o.dtype (float16 here).
@@ -659,13 +671,8 @@ TEST(MlxModel, Stories260KAt8BitsGivesTheGreedyTextOfTheSameWeightsAsGguf) {
     MlxConvertOptions o;
     o.bits = 8, o.group = 64, o.dtype = StDtype::F16;  // as convert_stories
     const std::string same = dir.path + "/same-weights.gguf";
-    {
-        GgufFile f(gguf);
-        GgufWriter w;
-        copy_metadata(f, w);
-        for (const SourceTensor & t : as_mlx_weights(gguf_source_tensors(f), o)) w.tensor(t.name, TensorType::F32, t.ne, t.rows);
-        w.write_file(same);
-    }
+    rewrite_gguf(gguf, same, [&](const GgufFile & f) { return as_mlx_weights(gguf_source_tensors(f), o); },
+                 [](const SourceTensor &) { return TensorType::F32; });
     mlxb_test::Model g = mlxb_test::load_model(same), m = mlxb_test::load_model(folder);
     ASSERT_TRUE(g && m);
     const std::vector<mlxb_token> prompt = mlxb_test::tokenize(g.get(), "Once upon a time", MLXB_TOKENIZE_ADD_BOS);
@@ -698,14 +705,8 @@ TEST(MlxModel, Stories260KAt4BitsLogprobsStayWithinTheStatedTolerance) {
     mlxb_test::Model m8 = mlxb_test::load_model(convert_stories(gguf, dir.path, 8));
     mlxb_test::Model m0 = mlxb_test::load_model(convert_stories(gguf, dir.path, 0, StDtype::F32));
     const std::string q4_0 = dir.path + "/q4_0.gguf";
-    {
-        GgufFile f(gguf);
-        GgufWriter w;
-        copy_metadata(f, w);
-        for (const SourceTensor & t : gguf_source_tensors(f))
-            w.tensor(t.name, t.ne.size() == 2 && t.ne[0] % 32 == 0 ? TensorType::Q4_0 : TensorType::F32, t.ne, t.rows);
-        w.write_file(q4_0);
-    }
+    rewrite_gguf(gguf, q4_0, gguf_source_tensors,
+                 [](const SourceTensor & t) { return t.ne.size() == 2 && t.ne[0] % 32 == 0 ? TensorType::Q4_0 : TensorType::F32; });
     mlxb_test::Model mq = mlxb_test::load_model(q4_0);
     ASSERT_TRUE(g && m4 && m8 && m0 && mq);
     std::vector<mlxb_token> toks = mlxb_test::tokenize(g.get(), "Once upon a time", MLXB_TOKENIZE_ADD_BOS);
