@@ -90,8 +90,12 @@ void quantize_token(const float * x, int64_t cols, int32_t group, int8_t * xq, f
             __m256i hi[4], lo[4];
             for (int i = 0; i < 4; i++) {
                 const __m256i r = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + k + 8 * i), inv));  // nearest even
-                hi[i] = LIMBS == 1 ? r : _mm256_srai_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(64)), 7);
-                lo[i] = _mm256_sub_epi32(r, _mm256_slli_epi32(hi[i], 7));
+                if constexpr (LIMBS == 1) {
+                    hi[i] = r;
+                } else {
+                    hi[i] = _mm256_srai_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(64)), 7);
+                    lo[i] = _mm256_sub_epi32(r, _mm256_slli_epi32(hi[i], 7));
+                }
             }
             _mm256_storeu_si256((__m256i *)(xq + g * group + k), pack_bytes(hi[0], hi[1], hi[2], hi[3]));
             if constexpr (LIMBS == 2)
