@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using MlxBench.Testing;
 
@@ -34,22 +33,11 @@ public sealed class ManagedEndpointSdkTests
             <BenchSuite Include="throughput" Harness="command" Command="{command}" Timeout="120" />
         """, engineLibrary);
 
-    private static (int ExitCode, string Output) Bench(string project, IReadOnlyDictionary<string, string>? environment = null) =>
+    private static (int ExitCode, string Output) Bench(string project, Dictionary<string, string?>? environment = null) =>
         SourceSdk.Bench(project, whileRunning: null, environment);
 
     private static (int ExitCode, string Output) Bench(string project, Action<Process, string> whileRunning) =>
         SourceSdk.Bench(project, whileRunning);
-
-    private static string EndpointLog(TempDirectory dir) =>
-        Directory.GetFiles(dir.Combine("obj", "bench", "endpoints"), "*.log").Single();
-
-    private static void AssertStopped(string log, string output)
-    {
-        (int pid, int port) = Paths.FromLog(log);
-        Assert.IsFalse(Paths.IsRunning(pid), $"server process {pid} is still running after the build\n{output}");
-        Assert.ThrowsExactly<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose(), "nothing listens on the server's port any more");
-        StringAssert.Contains(File.ReadAllText(log), "# stopped");
-    }
 
     [TestMethod]
     public void NativeEndpoint_IsStartedForTheCommandSuite_ThenStopped_AndNotStartedWhenUpToDate()
@@ -63,13 +51,13 @@ public sealed class ManagedEndpointSdkTests
         Assert.AreEqual(0, exit, output);
         StringAssert.Contains(output, "engine: starting the native server for karpathy/tinyllamas");
         StringAssert.Contains(output, "throughput/karpathy/tinyllamas: ran");
-        string log = EndpointLog(dir);
+        string log = SourceSdk.EndpointLog(dir.Path);
         (_, int port) = Paths.FromLog(log);
         string cellDir = Directory.GetDirectories(dir.Combine("obj", "bench", "throughput", "karpathy-tinyllamas")).Single();
         Assert.AreEqual($"http://127.0.0.1:{port}/v1", File.ReadAllText(Path.Combine(cellDir, "base_url.txt")).Trim(), "MLXBENCH_BASE_URL is the started server's /v1 URL");
         JsonNode envelope = JsonNode.Parse(File.ReadAllText(Path.Combine(cellDir, "envelope.json")))!;
         Assert.AreEqual(8, (int)envelope["results"]![0]!["value"]!, "the suite got its numbers from the server");
-        AssertStopped(log, output);
+        SourceSdk.AssertStopped(log, output);
         DateTime logWritten = File.GetLastWriteTimeUtc(log);
 
         // Nothing changed: the cell is up to date (the port is not part of its fingerprint) and no server starts.
@@ -97,7 +85,7 @@ public sealed class ManagedEndpointSdkTests
                 <BenchModel Include="local/stories-4bit" File="models/stories-4bit" Endpoint="engine" />
                 <BenchModel Include="mlx-community/stories260K-8bit" Endpoint="engine" />
                 """, StringComparison.Ordinal));
-        var environment = new Dictionary<string, string> { ["HF_HUB_CACHE"] = dir.Combine("hf"), ["HF_HUB_OFFLINE"] = "1" };
+        var environment = new Dictionary<string, string?> { ["HF_HUB_CACHE"] = dir.Combine("hf"), ["HF_HUB_OFFLINE"] = "1" };
 
         (int exit, string output) = Bench(project, environment);
 
@@ -131,7 +119,7 @@ public sealed class ManagedEndpointSdkTests
         string cellDir = Directory.GetDirectories(dir.Combine("obj", "bench", "throughput", "karpathy-tinyllamas")).Single();
         Assert.IsTrue(File.Exists(Path.Combine(cellDir, "base_url.txt")), "the suite ran against the server before failing");
         Assert.IsFalse(File.Exists(Path.Combine(cellDir, "envelope.json")), "a failed cell records nothing");
-        AssertStopped(EndpointLog(dir), output);
+        SourceSdk.AssertStopped(SourceSdk.EndpointLog(dir.Path), output);
     }
 
     [TestMethod]

@@ -76,8 +76,7 @@ public sealed class ManagedEvalSdkTests
         Assert.AreEqual(0, exit, output);
         StringAssert.Contains(output, "knowledge/karpathy/tinyllamas: ran");
         StringAssert.Contains(output, "reasoning/karpathy/tinyllamas: ran");
-        string log = Directory.GetFiles(dir.Combine("obj", "bench", "endpoints"), "*.log").Single();
-        Assert.IsFalse(Paths.IsRunning(Paths.FromLog(log).Pid), "the server is stopped after the build");
+        SourceSdk.AssertStopped(SourceSdk.EndpointLog(dir.Path), output);
 
         (JsonNode knowledge, Dictionary<string, JsonObject[]> samples) = Outputs(dir.Path, "knowledge");
         CollectionAssert.AreEquivalent(new[] { "arc_easy", "piqa", "lambada_openai" }, samples.Keys.ToArray());

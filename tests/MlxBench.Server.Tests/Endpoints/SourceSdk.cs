@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Sockets;
 using MlxBench.Testing;
 
 namespace MlxBench.Server.Tests.Endpoints;
@@ -29,10 +30,9 @@ internal static class SourceSdk
     /// <summary>Runs Bench; <paramref name="whileRunning"/> gets the build's process and the endpoint's log once the
     /// endpoint is ready.</summary>
     public static (int ExitCode, string Output) Bench(string project, Action<Process, string>? whileRunning = null,
-        IReadOnlyDictionary<string, string>? environment = null, int timeoutMinutes = 5)
+        IEnumerable<KeyValuePair<string, string?>>? environment = null, int timeoutMinutes = 5)
     {
-        using Process process = Dotnet.Start(Path.GetDirectoryName(project)!, ["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"],
-            environment?.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+        using Process process = Dotnet.Start(Path.GetDirectoryName(project)!, ["build", project, "-t:Bench", "-nr:false", "-nologo", "-v:n"], environment);
         Task<string> stdout = process.StandardOutput.ReadToEndAsync();
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         if (whileRunning is not null)
@@ -56,6 +56,19 @@ internal static class SourceSdk
             Assert.Fail($"dotnet build -t:Bench did not finish within {timeoutMinutes} minutes:\n" + stdout.Result);
         }
         return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    /// <summary>The log of the project's one managed endpoint.</summary>
+    public static string EndpointLog(string projectDirectory) =>
+        Directory.GetFiles(Path.Combine(projectDirectory, "obj", "bench", "endpoints"), "*.log").Single();
+
+    /// <summary>The server the log names is gone: its process, its port, and the log says it was stopped.</summary>
+    public static void AssertStopped(string log, string output)
+    {
+        (int pid, int port) = Paths.FromLog(log);
+        Assert.IsFalse(Paths.IsRunning(pid), $"server process {pid} is still running after the build\n{output}");
+        Assert.ThrowsExactly<SocketException>(() => new TcpClient("127.0.0.1", port).Dispose(), "nothing listens on the server's port any more");
+        StringAssert.Contains(File.ReadAllText(log), "# stopped");
     }
 
     private static string ReadShared(string path)
