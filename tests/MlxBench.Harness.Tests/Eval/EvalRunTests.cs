@@ -159,6 +159,7 @@ public sealed class EvalRunTests
         await using FakeOpenAiServer second = await FakeOpenAiServer.StartAsync();
         (string resultsPath, IReadOnlyList<TaskResult> tasks, _) = await RunAsync(second, temp, suite);
         List<string> resent = second.Requests.Where(r => r.Path == "/v1/completions").Select(r => r.Body.ToJsonString()).ToList();
+        Console.WriteLine($"killed run: {cached} of {Docs} requests cached; the rerun sent {resent.Count}");
         Assert.AreEqual(Docs - cached, resent.Count, $"{cached} cached of {Docs}");
         Assert.HasCount(Docs, tasks[0].Docs);
         Assert.IsFalse(resent.Intersect(firstRun.Select(b => b.ToJsonString())).Any(cachedBody => true) && resent.Count + cached != Docs);
