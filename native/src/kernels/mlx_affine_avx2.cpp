@@ -150,10 +150,10 @@ void tile(const MlxQuant & q, const uint8_t * W, int h0, int64_t cols, const int
                     }
                     for (int h = 0; h < NH; h++) {
                         const __m256i w = _mm256_and_si256(j ? _mm256_srli_epi16(wv[h], j * BITS) : wv[h], mask);
+                        const __m256i wh = BITS == 8 ? _mm256_and_si256(_mm256_srli_epi16(wv[h], 4), mask) : w;  // 8 bits: the high nibbles
                         for (int t = 0; t < NT; t++) {
                             a[h][t][0] = _mm256_add_epi16(a[h][t][0], _mm256_maddubs_epi16(w, xh[t]));
                             if constexpr (NA == 4) {
-                                const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(wv[h], 4), mask);
                                 a[h][t][1] = _mm256_add_epi16(a[h][t][1], _mm256_maddubs_epi16(w, xl[t]));
                                 a[h][t][2] = _mm256_add_epi16(a[h][t][2], _mm256_maddubs_epi16(wh, xh[t]));
                                 a[h][t][3] = _mm256_add_epi16(a[h][t][3], _mm256_maddubs_epi16(wh, xl[t]));
