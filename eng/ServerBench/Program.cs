@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using MlxBench.Core.Cells;
+using MlxBench.BenchSupport;
 using MlxBench.Core.Endpoints;
 using MlxBench.Server.Engine;
 
@@ -53,7 +53,13 @@ internal static class Program
 
         EngineLibrary.Configure(engine);
         Console.WriteLine($"engine: {EngineLibrary.Verify()}");
-        await using RunningEndpoint srv = await StartServerAsync(repo, server, model, engine, threads, Math.Max(streams, 1));
+        await using RunningEndpoint srv = await BenchServer.StartAsync(server, engine, model, Path.GetFileNameWithoutExtension(model),
+            Path.Combine(repo, "artifacts", "bench", "logs"), new Dictionary<string, string>
+            {
+                ["Threads"] = threads.ToString(CultureInfo.InvariantCulture),
+                ["Parallel"] = Math.Max(streams, 1).ToString(CultureInfo.InvariantCulture),
+                ["ContextSize"] = "1024",
+            });
         using var http = new HttpClient { BaseAddress = new Uri(new Uri(srv.BaseUrl), "/"), Timeout = TimeSpan.FromMinutes(10) };
 
         // Warm-up, then the four measurements interleaved round by round, so the engine's figures and the server's
@@ -279,30 +285,5 @@ internal static class Program
         for (string? dir = AppContext.BaseDirectory; dir is not null; dir = Path.GetDirectoryName(dir))
             if (File.Exists(Path.Combine(dir, "global.json")) && File.Exists(Path.Combine(dir, "schema.json"))) return dir;
         throw new InvalidOperationException("run from the repository's artifacts");
-    }
-
-    /// <summary>The server as a <c>.benchproj</c>'s <c>Server="native"</c> endpoint starts it (the SDK's own launcher:
-    /// free loopback port, readiness probe, log file, stopped with its tree on dispose).</summary>
-    private static async Task<RunningEndpoint> StartServerAsync(string repo, string server, string model, string engine, int threads, int parallel)
-    {
-        var launcher = new EndpointLauncher(new EndpointLaunchSettings
-        {
-            ProjectDirectory = repo,
-            LogDirectory = Path.Combine(repo, "artifacts", "bench", "logs"),
-            ServerPath = server,
-            EngineLibrary = engine,
-        });
-        var metadata = new SortedDictionary<string, string>
-        {
-            ["Threads"] = threads.ToString(CultureInfo.InvariantCulture),
-            ["Parallel"] = parallel.ToString(CultureInfo.InvariantCulture),
-            ["ContextSize"] = "1024",
-        };
-        string name = Path.GetFileNameWithoutExtension(model);
-        RunningEndpoint running = await launcher.StartAsync(new EndpointSpec("bench", "", metadata) { Server = "native" },
-            new ModelSpec(name, name, null, null, model, "bench", []), CancellationToken.None);
-        string? ready = File.ReadLines(running.LogPath).FirstOrDefault(l => l.Contains("ready:", StringComparison.Ordinal));
-        Console.WriteLine($"server    {ready?.Trim()} (log: {running.LogPath})");
-        return running;
     }
 }

@@ -1,4 +1,5 @@
 #:project ../../src/MlxBench.Harness/MlxBench.Harness.csproj
+#:project ../BenchSupport/BenchSupport.csproj
 #:property TargetFramework=net10.0
 #:property TreatWarningsAsErrors=false
 #:property AllowUnsafeBlocks=true
@@ -27,7 +28,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using MlxBench.Core.Cells;
+using MlxBench.BenchSupport;
 using MlxBench.Core.Endpoints;
 using MlxBench.Harness.Eval.Client;
 using MlxBench.Harness.Eval.Data;
@@ -49,32 +50,13 @@ int Int(string name) => int.Parse(o[name], CultureInfo.InvariantCulture);
 int limit = Int("--limit"), concurrency = Int("--concurrency"), rounds = Int("--rounds"), warmups = Int("--warmup");
 double target = double.Parse(o["--target"], CultureInfo.InvariantCulture);
 
-await using RunningEndpoint? server = o.TryGetValue("--server", out string? serverDll) ? await StartServerAsync(serverDll) : null;
+await using RunningEndpoint? server = o.TryGetValue("--server", out string? serverDll)
+    ? await BenchServer.StartAsync(serverDll, o["--engine-library"], o["--model-file"], o["--model"],
+        o.GetValueOrDefault("--logs") ?? Path.Combine(Path.GetTempPath(), "mlxbench-eval-bench"),
+        new Dictionary<string, string> { ["Threads"] = o.GetValueOrDefault("--threads") ?? "1", ["Parallel"] = o.GetValueOrDefault("--parallel") ?? "4" })
+    : null;
 string baseUrl = server?.BaseUrl ?? o["--base-url"];
 return await RunAsync();
-
-// The server as a .benchproj's Server="native" endpoint starts it (the SDK's own launcher: free loopback port,
-// readiness probe, its log in --logs, stopped with its tree on dispose).
-async Task<RunningEndpoint> StartServerAsync(string dll)
-{
-    var launcher = new EndpointLauncher(new EndpointLaunchSettings
-    {
-        ProjectDirectory = Environment.CurrentDirectory,
-        LogDirectory = Path.GetFullPath(o.GetValueOrDefault("--logs") ?? Path.Combine(Path.GetTempPath(), "mlxbench-eval-bench")),
-        ServerPath = dll,
-        EngineLibrary = o.GetValueOrDefault("--engine-library"),
-    });
-    var metadata = new SortedDictionary<string, string>
-    {
-        ["Threads"] = o.GetValueOrDefault("--threads") ?? "1",
-        ["Parallel"] = o.GetValueOrDefault("--parallel") ?? "4",
-    };
-    RunningEndpoint running = await launcher.StartAsync(new EndpointSpec("bench", "", metadata) { Server = "native" },
-        new ModelSpec(o["--model"], o["--model"], null, null, Path.GetFullPath(o["--model-file"]), "bench", []), CancellationToken.None);
-    string? ready = File.ReadLines(running.LogPath).FirstOrDefault(l => l.Contains("ready:", StringComparison.Ordinal));
-    Console.WriteLine($"server    {ready?.Trim()} (log: {running.LogPath})");
-    return running;
-}
 
 async Task<int> RunAsync()
 {
