@@ -33,12 +33,6 @@ public sealed class ManagedEndpointSdkTests
             <BenchSuite Include="throughput" Harness="command" Command="{command}" Timeout="120" />
         """, engineLibrary);
 
-    private static (int ExitCode, string Output) Bench(string project, Dictionary<string, string?>? environment = null) =>
-        SourceSdk.Bench(project, whileRunning: null, environment);
-
-    private static (int ExitCode, string Output) Bench(string project, Action<Process, string> whileRunning) =>
-        SourceSdk.Bench(project, whileRunning);
-
     [TestMethod]
     public void NativeEndpoint_IsStartedForTheCommandSuite_ThenStopped_AndNotStartedWhenUpToDate()
     {
@@ -46,7 +40,7 @@ public sealed class ManagedEndpointSdkTests
         dir.Write("suite.sh", SuiteScript);
         string project = dir.Write("models.benchproj", Project("sh suite.sh", TestServer.EngineLibrary));
 
-        (int exit, string output) = Bench(project);
+        (int exit, string output) = SourceSdk.Bench(project);
 
         Assert.AreEqual(0, exit, output);
         StringAssert.Contains(output, "engine: starting the native server for karpathy/tinyllamas");
@@ -61,7 +55,7 @@ public sealed class ManagedEndpointSdkTests
         DateTime logWritten = File.GetLastWriteTimeUtc(log);
 
         // Nothing changed: the cell is up to date (the port is not part of its fingerprint) and no server starts.
-        (exit, output) = Bench(project);
+        (exit, output) = SourceSdk.Bench(project);
         Assert.AreEqual(0, exit, output);
         StringAssert.Contains(output, "throughput/karpathy/tinyllamas: up to date");
         Assert.IsFalse(output.Contains("starting the native server", StringComparison.Ordinal), output);
@@ -87,7 +81,7 @@ public sealed class ManagedEndpointSdkTests
                 """, StringComparison.Ordinal));
         var environment = new Dictionary<string, string?> { ["HF_HUB_CACHE"] = dir.Combine("hf"), ["HF_HUB_OFFLINE"] = "1" };
 
-        (int exit, string output) = Bench(project, environment);
+        (int exit, string output) = SourceSdk.Bench(project, environment: environment);
 
         Assert.AreEqual(0, exit, output);
         foreach ((string model, string quantization) in new[] { ("local-stories-4bit", "mlx-4bit"), ("mlx-community-stories260k-8bit", "mlx-8bit") })
@@ -100,7 +94,7 @@ public sealed class ManagedEndpointSdkTests
         StringAssert.Contains(File.ReadAllText(Directory.GetFiles(dir.Combine("obj", "bench", "throughput", "mlx-community-stories260k-8bit"), "envelope.json", SearchOption.AllDirectories).Single()), commit,
             "the snapshot's commit is the model's revision");
 
-        (exit, output) = Bench(project, environment);
+        (exit, output) = SourceSdk.Bench(project, environment: environment);
         Assert.AreEqual(0, exit, output);
         Assert.IsFalse(output.Contains("starting the native server", StringComparison.Ordinal), "both cells are up to date:\n" + output);
     }
@@ -112,7 +106,7 @@ public sealed class ManagedEndpointSdkTests
         dir.Write("suite.sh", SuiteScript);
         string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; exit 3", TestServer.EngineLibrary));
 
-        (int exit, string output) = Bench(project);
+        (int exit, string output) = SourceSdk.Bench(project);
 
         Assert.AreNotEqual(0, exit, output);
         StringAssert.Contains(output, "MLXB2001");
@@ -130,7 +124,7 @@ public sealed class ManagedEndpointSdkTests
         string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; sleep 120", TestServer.EngineLibrary));
         int serverPid = 0;
 
-        (int exit, string output) = Bench(project, (build, log) =>
+        (int exit, string output) = SourceSdk.Bench(project, (build, log) =>
         {
             serverPid = Paths.FromLog(log).Pid;
             Signal(build.Id, "INT");   // what Ctrl+C sends to the build
@@ -149,7 +143,7 @@ public sealed class ManagedEndpointSdkTests
         string project = dir.Write("models.benchproj", Project("sh suite.sh &amp;&amp; sleep 20", TestServer.EngineLibrary));
         int serverPid = 0;
 
-        Bench(project, (build, log) =>
+        SourceSdk.Bench(project, (build, log) =>
         {
             serverPid = Paths.FromLog(log).Pid;
             // No chance to clean up: the server's --parent-pid watch must stop it. (The suite's own shell outlives the
@@ -180,7 +174,7 @@ public sealed class ManagedEndpointSdkTests
         dir.Write("suite.sh", SuiteScript);
         string project = dir.Write("models.benchproj", Project("sh suite.sh", engineLibrary: dir.Combine("no-such", "libmlxbench.so")));
 
-        (int exit, string output) = Bench(project);
+        (int exit, string output) = SourceSdk.Bench(project);
 
         Assert.AreNotEqual(0, exit, output);
         StringAssert.Contains(output, "MLXB5006");
